@@ -1,0 +1,1 @@
+"""INT8 calibration data: Cityscapes crops and caches (host side)."""

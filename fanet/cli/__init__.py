@@ -1,0 +1,1 @@
+"""Console scripts: one module per command. Only this package parses arguments."""

@@ -1,0 +1,86 @@
+"""What every console script shares: logging flags, value parsers, error mapping.
+
+Python 3.6 compatible: the device-side commands run on a Jetson Nano (JetPack 4.6).
+"""
+
+import argparse
+import logging
+import re
+import sys
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from fanet.errors import FanetError
+
+MAX_SIDE = 8192
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+_RESOLUTION = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_resolution(text: str) -> Tuple[int, int]:
+    """``"512x1024"`` -> (512, 1024); both sides in 1..8192."""
+    match = _RESOLUTION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            "resolution must look like HEIGHTxWIDTH, e.g. 512x1024, got {!r}".format(text)
+        )
+    height, width = int(match.group(1)), int(match.group(2))
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(
+            "resolution sides must be between 1 and {}, got {}x{}".format(MAX_SIDE, height, width)
+        )
+    return height, width
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number, got {!r}".format(text)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a number >= 1, got {}".format(value))
+    return value
+
+
+def new_parser(prog: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
+    """An argument parser whose --help ends with usage examples, with -v/-q flags."""
+    epilog = "examples:\n" + "\n".join("  " + line for line in examples)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    return parser
+
+
+def configure_logging(verbose: int, quiet: int) -> None:
+    """Logs go to stderr; INFO by default, DEBUG with -v, WARNING with -q."""
+    level = logging.INFO + 10 * (quiet - verbose)
+    logging.basicConfig(
+        level=max(logging.DEBUG, min(level, logging.CRITICAL)),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace], int],
+    argv: Optional[List[str]],
+) -> int:
+    """Parse ``argv``, run ``body``; library errors become one line on stderr and exit 1."""
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    try:
+        return body(args)
+    except FanetError as exc:
+        print("{}: error: {}".format(parser.prog, exc), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("{}: interrupted".format(parser.prog), file=sys.stderr)
+        return EXIT_INTERRUPTED

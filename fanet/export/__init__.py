@@ -1,0 +1,1 @@
+"""Export: torch -> ONNX (host side) and ONNX -> TensorRT engine (device side)."""

@@ -1,0 +1,58 @@
+"""Shared fixtures: the reference files in ../shared/reference and golden weights."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REFERENCE_DIR = Path(
+    os.environ.get(
+        "FANET_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference"
+    )
+)
+GOLDEN_WEIGHT_SEED = 7
+
+
+def _require_reference(name: str) -> Path:
+    path = REFERENCE_DIR / name
+    if not path.is_file():
+        pytest.skip(f"reference file {path} not found (set FANET_REFERENCE_DIR)")
+    return path
+
+
+def golden_state_dict(arch: str) -> dict:
+    """Weights drawn from the key manifest exactly as FANET_SPEC.md describes."""
+    import torch
+
+    manifest = json.loads(_require_reference(f"keys_{arch}.json").read_text())
+    torch.manual_seed(GOLDEN_WEIGHT_SEED)
+    state = {}
+    for key, shape, dtype in manifest:
+        if "int" in dtype:
+            state[key] = torch.zeros(shape, dtype=torch.int64)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape) + 0.5
+        else:
+            state[key] = torch.randn(shape) * 0.05
+    return state
+
+
+def golden_outputs(arch: str) -> dict[str, np.ndarray]:
+    """``input``, ``logits`` and ``logits_f64`` of the released code."""
+    with np.load(_require_reference(f"golden_{arch}.npz")) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="session")
+def golden_fanet18():
+    """(state dict, golden outputs) for FANet-18."""
+    return golden_state_dict("fanet18"), golden_outputs("fanet18")
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return REFERENCE_DIR

@@ -1,0 +1,51 @@
+"""Static checks that belong to the test command: ruff, mypy, and Python 3.6 syntax
+for the device side (Jetson Nano, JetPack 4.6)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE_SIDE = ["fanet/__init__.py", "fanet/errors.py", "fanet/cli/common.py"]
+
+
+def _tool(name):
+    path = shutil.which(name, path=str(Path(sys.executable).parent))
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[dev]')")
+    return path
+
+
+def _run(*command):
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    code, output = _run(_tool("ruff"), "check", "fanet", "tests")
+    assert code == 0, output
+
+
+def test_ruff_format_is_clean():
+    code, output = _run(_tool("ruff"), "format", "--check", "fanet", "tests")
+    assert code == 0, output
+
+
+def test_mypy_is_clean():
+    code, output = _run(_tool("mypy"))
+    assert code == 0, output
+
+
+def test_device_side_runs_on_python_3_6():
+    code, output = _run(
+        _tool("vermin"),
+        "--no-tips",
+        "--violations",
+        "-t=3.6-",
+        "--eval-annotations",
+        *DEVICE_SIDE,
+    )
+    assert code == 0, output
