@@ -1,0 +1,50 @@
+"""Activation-range caches: fanet's own (JSON, fingerprinted) and TensorRT's text format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+
+from fanet.runtime.files import atomic_write
+from fanet.runtime.metadata import read_json_or_none
+
+logger = logging.getLogger(__name__)
+
+Ranges = dict[str, tuple[float, float]]
+INT8_MAX = 127.0
+CACHE_FORMAT = 1
+
+
+def load_ranges(path: str, fingerprint: dict) -> Ranges | None:
+    """Cached ranges from ``path`` if its fingerprint equals ``fingerprint``, else None."""
+    record = read_json_or_none(path)
+    if record is None:
+        return None
+    if record.get("format") != CACHE_FORMAT or record.get("fingerprint") != fingerprint:
+        logger.info("calibration cache %s is for other data or another graph: recalibrating", path)
+        return None
+    logger.info("reusing calibration ranges from %s", path)
+    return {name: (float(lo), float(hi)) for name, (lo, hi) in record["ranges"].items()}
+
+
+def save_ranges(path: str, fingerprint: dict, ranges: Ranges) -> None:
+    """Write ``ranges`` with the fingerprint they were computed for."""
+    record = {"format": CACHE_FORMAT, "fingerprint": fingerprint,
+              "ranges": {name: [lo, hi] for name, (lo, hi) in sorted(ranges.items())}}
+    with atomic_write(path, "w") as stream:
+        json.dump(record, stream, indent=1)
+
+
+def write_tensorrt_cache(path: str, ranges: Ranges) -> None:
+    """TensorRT calibration-cache text: one ``tensor: hex(float32 scale)`` line per tensor.
+
+    The scale is max(|min|, |max|) / 127 (symmetric INT8). TensorRT 8.x-10.x reads it
+    through an ``IInt8EntropyCalibrator2`` whose ``read_calibration_cache`` returns it.
+    """
+    lines = ["TRT-8000-EntropyCalibration2"]
+    for name, (lo, hi) in sorted(ranges.items()):
+        scale = max(abs(lo), abs(hi), 1e-12) / INT8_MAX
+        lines.append(f"{name}: {struct.pack('>f', scale).hex()}")
+    with atomic_write(path, "w") as stream:
+        stream.write("\n".join(lines) + "\n")

@@ -1,0 +1,75 @@
+"""Deterministic calibration crops at the export resolution, preprocessed like the runtime."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fanet.calibration.errors import CalibrationError
+from fanet.calibration.sources import ImageSource, iter_indices
+from fanet.runtime.preprocess import preprocess
+
+logger = logging.getLogger(__name__)
+PROGRESS_SECONDS = 5.0
+
+
+@dataclass
+class CropStats:
+    """What sampling did: crops made, unreadable images skipped."""
+
+    crops: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _crop(image: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    height, width = size
+    top = int(rng.integers(0, image.shape[0] - height + 1))
+    left = int(rng.integers(0, image.shape[1] - width + 1))
+    return image[top : top + height, left : left + width]
+
+
+def sample_crops(
+    source: ImageSource,
+    count: int,
+    size: tuple[int, int],
+    seed: int = 0,
+    stats: CropStats | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield ``count`` preprocessed 1 x 3 x H x W crops from full-resolution images.
+
+    Images are visited in a seeded random order and cropped at seeded random positions,
+    so the same arguments always give the same crops. Unreadable images are skipped,
+    logged and counted in ``stats``; an image smaller than the crop is an error.
+    """
+    stats = stats if stats is not None else CropStats()
+    rng = np.random.default_rng(seed)
+    last_report = time.monotonic()
+    for index in iter_indices(count + 10 * len(source), len(source), rng):
+        if stats.crops == count:
+            return
+        image = source.read(index)
+        name = source.paths[0] if source.kind == "video" else source.paths[index]
+        if image is None:
+            if name not in stats.skipped:
+                stats.skipped.append(name)
+                logger.warning("skipped unreadable image %s", name)
+            continue
+        if image.shape[0] < size[0] or image.shape[1] < size[1]:
+            raise CalibrationError(
+                f"image {name} is {image.shape[0]}x{image.shape[1]}, smaller than the "
+                f"{size[0]}x{size[1]} crop; export a smaller --res or use larger images"
+            )
+        stats.crops += 1
+        yield preprocess(_crop(image, size, rng))
+        if time.monotonic() - last_report > PROGRESS_SECONDS:
+            logger.info("calibration crops: %d/%d", stats.crops, count)
+            last_report = time.monotonic()
+    if stats.crops < count:
+        raise CalibrationError(
+            f"only {stats.crops} of {count} crops could be made: {len(stats.skipped)} of "
+            f"{len(source)} images are unreadable"
+        )

@@ -1,0 +1,7 @@
+"""Errors of calibration data handling."""
+
+from fanet.errors import FanetError
+
+
+class CalibrationError(FanetError):
+    """Calibration data is missing, unreadable or unsuitable."""

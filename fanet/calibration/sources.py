@@ -1,0 +1,107 @@
+"""Where calibration images come from: a Cityscapes root, a folder of images, or a video."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fanet.calibration.errors import CalibrationError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
+CITYSCAPES_PATTERN = "_leftImg8bit.png"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A resolved calibration source: image files, or one video and its frame count."""
+
+    kind: str  # "cityscapes", "folder" or "video"
+    paths: tuple[str, ...]
+    frame_count: int = 0
+
+    def __len__(self) -> int:
+        return self.frame_count if self.kind == "video" else len(self.paths)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the file names, sizes and modification times."""
+        digest = hashlib.sha256(self.kind.encode())
+        for path in self.paths:
+            stat = os.stat(path)
+            digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
+    def read(self, index: int) -> np.ndarray | None:
+        """The index-th image (BGR uint8), or None when it cannot be decoded."""
+        if self.kind == "video":
+            capture = cv2.VideoCapture(self.paths[0])
+            try:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+                ok, frame = capture.read()
+            finally:
+                capture.release()
+            return frame if ok else None
+        return cv2.imread(self.paths[index], cv2.IMREAD_COLOR)
+
+
+def _cityscapes_images(root: str, split: str) -> list[str] | None:
+    folder = os.path.join(root, "leftImg8bit")
+    if not os.path.isdir(folder):
+        return None
+    split_folder = os.path.join(folder, split)
+    if not os.path.isdir(split_folder):
+        splits = sorted(os.listdir(folder))
+        raise CalibrationError(
+            f"Cityscapes root {root} has no split {split!r} (found: {', '.join(splits) or 'none'})"
+        )
+    return sorted(
+        os.path.join(dirpath, name)
+        for dirpath, _, names in os.walk(split_folder)
+        for name in names
+        if name.endswith(CITYSCAPES_PATTERN)
+    )
+
+
+def open_source(path: str, split: str = "train") -> ImageSource:
+    """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource."""
+    if os.path.isfile(path):
+        if not path.lower().endswith(VIDEO_SUFFIXES):
+            raise CalibrationError(f"{path} is a file but not a video ({', '.join(VIDEO_SUFFIXES)})")
+        capture = cv2.VideoCapture(path)
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        capture.release()
+        if frames <= 0:
+            raise CalibrationError(f"cannot read any frame from video {path}")
+        return ImageSource("video", (path,), frames)
+    if not os.path.isdir(path):
+        raise CalibrationError(f"calibration data not found: {path}")
+    cityscapes = _cityscapes_images(path, split)
+    if cityscapes is not None:
+        if not cityscapes:
+            raise CalibrationError(f"no *{CITYSCAPES_PATTERN} images under {path}/leftImg8bit/{split}")
+        return ImageSource("cityscapes", tuple(cityscapes))
+    images = sorted(
+        os.path.join(dirpath, name)
+        for dirpath, _, names in os.walk(path)
+        for name in names
+        if name.lower().endswith(IMAGE_SUFFIXES)
+    )
+    if not images:
+        raise CalibrationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+    return ImageSource("folder", tuple(images))
+
+
+def iter_indices(count: int, length: int, rng: np.random.Generator) -> Iterator[int]:
+    """``count`` image indices: a shuffled pass over all images, repeated as needed."""
+    produced = 0
+    while produced < count:
+        for index in rng.permutation(length):
+            if produced == count:
+                return
+            produced += 1
+            yield int(index)

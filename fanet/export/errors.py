@@ -1,0 +1,7 @@
+"""Errors of the export and engine-building steps (Python 3.6 compatible)."""
+
+from fanet.errors import FanetError
+
+
+class ExportError(FanetError):
+    """A model cannot be exported, converted or verified."""

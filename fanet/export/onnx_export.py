@@ -1,0 +1,131 @@
+"""torch -> ONNX: BatchNorm folded, discarded branches absent, fixed tensor names (host side)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fanet.export.errors import ExportError
+from fanet.model import fuse_bn
+from fanet.model.fanet import FANet
+from fanet.runtime.files import atomic_write
+from fanet.runtime.metadata import INPUT_NAME
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_KINDS = ("logits", "labels")
+SUPPORTED_OPSETS = range(13, 21)
+# Shape of the example input when the graph has dynamic height and width.
+DYNAMIC_EXAMPLE_SIZE = (256, 512)
+
+
+class DeployableFANet(nn.Module):
+    """A BN-folded FANet with the requested output: 1/8 logits or int32 labels."""
+
+    def __init__(self, model: FANet, output: str = "logits", full_res: bool = False) -> None:
+        super().__init__()
+        if output not in OUTPUT_KINDS:
+            raise ExportError(f"unknown output {output!r}; choose one of: logits, labels")
+        if full_res and output != "labels":
+            raise ExportError("full-resolution output needs --output labels")
+        self.net = fuse_bn(model)
+        self.output = output
+        self.full_res = full_res
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        if self.output == "logits":
+            return logits
+        if self.full_res:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        return torch.argmax(logits, dim=1).to(torch.int32)
+
+
+def export_onnx(
+    model: FANet,
+    path: str,
+    size: tuple[int, int] | None,
+    opset: int = 17,
+    output: str = "logits",
+    full_res: bool = False,
+) -> None:
+    """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic.
+
+    The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
+    ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). The file is checked
+    with ``onnx.checker`` before it replaces anything at ``path``.
+    """
+    import onnx
+
+    if opset not in SUPPORTED_OPSETS:
+        raise ExportError(f"opset {opset} is not supported; choose 13..20 (13 for TensorRT 8.2)")
+    deployable = DeployableFANet(model, output, full_res).eval()
+    height, width = size or DYNAMIC_EXAMPLE_SIZE
+    example = torch.zeros(1, 3, height, width)
+    dynamic_axes = None
+    if size is None:
+        dynamic_axes = {INPUT_NAME: {2: "height", 3: "width"}}
+        dynamic_axes[output] = {2: "out_height", 3: "out_width"}
+        if output == "labels":
+            dynamic_axes[output] = {1: "out_height", 2: "out_width"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        proto = _export_to_proto(deployable, example, opset, output, dynamic_axes)
+    _inline_shared_initializers(proto.graph)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"exported graph fails onnx.checker: {exc}") from None
+    save_model(proto, path)
+    logger.info("wrote %s (opset %d, %s)", path, opset, "dynamic H/W" if size is None else
+                f"{height}x{width}")
+
+
+def _export_to_proto(module, example, opset, output, dynamic_axes):
+    import io
+
+    import onnx
+
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        module,
+        (example,),
+        buffer,
+        dynamo=False,
+        opset_version=opset,
+        input_names=[INPUT_NAME],
+        output_names=[output],
+        dynamic_axes=dynamic_axes,
+        do_constant_folding=True,
+    )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _inline_shared_initializers(graph) -> None:
+    """Replace ``Identity(initializer)`` nodes (the exporter's de-duplication of equal
+    tensors, e.g. zero biases) by initializers, so every Conv has constant weights."""
+    from onnx import TensorProto
+
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers:
+            copy = TensorProto()
+            copy.CopyFrom(initializers[node.input[0]])
+            copy.name = node.output[0]
+            graph.initializer.append(copy)
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+
+
+def save_model(proto, path: str) -> None:
+    """Serialise an ONNX ``ModelProto`` to ``path`` atomically."""
+    with atomic_write(os.fspath(path)) as stream:
+        stream.write(proto.SerializeToString())

@@ -1,0 +1,1 @@
+"""Training helpers (host side): synthetic street scenes and short fine-tuning runs."""
