@@ -56,3 +56,34 @@ def golden_fanet18():
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return REFERENCE_DIR
+
+
+SCENE_SIZE = (128, 256)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cityscapes(tmp_path_factory) -> Path:
+    """A Cityscapes-layout root with 48 train and 8 val synthetic street scenes."""
+    from fanet.train.synthetic import write_cityscapes
+
+    root = tmp_path_factory.mktemp("cityscapes")
+    write_cityscapes(str(root), "train", 48, seed=1, size=SCENE_SIZE)
+    write_cityscapes(str(root), "val", 8, seed=2, size=SCENE_SIZE)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(synthetic_cityscapes, tmp_path_factory) -> Path:
+    """FANet-18 trained ~30 s on the synthetic train split (confident predictions)."""
+    import torch
+
+    from fanet.model import create_model
+    from fanet.train.fit import fit, load_pairs
+
+    train_images = sorted((synthetic_cityscapes / "leftImg8bit" / "train").rglob("*.png"))
+    images, targets = load_pairs([str(p) for p in train_images])
+    torch.manual_seed(0)
+    model = fit(create_model("fanet18"), images, targets, steps=80, batch_size=8)
+    path = tmp_path_factory.mktemp("weights") / "fanet18_synthetic.pth"
+    torch.save({"model_state": model.state_dict(), "iter": 80}, path)
+    return path

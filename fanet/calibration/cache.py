@@ -30,8 +30,11 @@ def load_ranges(path: str, fingerprint: dict) -> Ranges | None:
 
 def save_ranges(path: str, fingerprint: dict, ranges: Ranges) -> None:
     """Write ``ranges`` with the fingerprint they were computed for."""
-    record = {"format": CACHE_FORMAT, "fingerprint": fingerprint,
-              "ranges": {name: [lo, hi] for name, (lo, hi) in sorted(ranges.items())}}
+    record = {
+        "format": CACHE_FORMAT,
+        "fingerprint": fingerprint,
+        "ranges": {name: [lo, hi] for name, (lo, hi) in sorted(ranges.items())},
+    }
     with atomic_write(path, "w") as stream:
         json.dump(record, stream, indent=1)
 

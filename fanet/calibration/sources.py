@@ -71,7 +71,9 @@ def open_source(path: str, split: str = "train") -> ImageSource:
     """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource."""
     if os.path.isfile(path):
         if not path.lower().endswith(VIDEO_SUFFIXES):
-            raise CalibrationError(f"{path} is a file but not a video ({', '.join(VIDEO_SUFFIXES)})")
+            raise CalibrationError(
+                f"{path} is a file but not a video ({', '.join(VIDEO_SUFFIXES)})"
+            )
         capture = cv2.VideoCapture(path)
         frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
         capture.release()
@@ -83,7 +85,9 @@ def open_source(path: str, split: str = "train") -> ImageSource:
     cityscapes = _cityscapes_images(path, split)
     if cityscapes is not None:
         if not cityscapes:
-            raise CalibrationError(f"no *{CITYSCAPES_PATTERN} images under {path}/leftImg8bit/{split}")
+            raise CalibrationError(
+                f"no *{CITYSCAPES_PATTERN} images under {path}/leftImg8bit/{split}"
+            )
         return ImageSource("cityscapes", tuple(cityscapes))
     images = sorted(
         os.path.join(dirpath, name)

@@ -91,8 +91,11 @@ def convert_to_fp16(
                 clipped = np.clip(values, -FP16_MAX, FP16_MAX).astype(np.float16)
                 graph.initializer.append(numpy_helper.from_array(clipped, casts[key]))
             else:
-                nodes.append(helper.make_node("Cast", [name], [casts[key]], to=wanted,
-                                              name=f"{casts[key]}/Cast"))
+                nodes.append(
+                    helper.make_node(
+                        "Cast", [name], [casts[key]], to=wanted, name=f"{casts[key]}/Cast"
+                    )
+                )
         return casts[key]
 
     for node in list(graph.node):
@@ -138,6 +141,7 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
 def fp32_node_count(model: onnx.ModelProto) -> int:
     """How many compute nodes of ``model`` produce FP32 tensors (the FP32 islands)."""
     inferred = onnx.shape_inference.infer_shapes(model).graph
-    float32 = {v.name for v in inferred.value_info
-               if v.type.tensor_type.elem_type == TensorProto.FLOAT}
+    float32 = {
+        v.name for v in inferred.value_info if v.type.tensor_type.elem_type == TensorProto.FLOAT
+    }
     return sum(1 for n in inferred.node if n.op_type != "Cast" and set(n.output) & float32)

@@ -27,8 +27,11 @@ QUANTIZED_OPS = ["Conv"]
 def _method(name: str):
     from onnxruntime.quantization import CalibrationMethod
 
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[name]
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[name]
 
 
 class _Batches:
@@ -49,8 +52,10 @@ def calibrate_ranges(
     from onnxruntime.quantization.calibrate import create_calibrator
 
     if method not in CALIBRATION_METHODS:
-        raise ExportError(f"unknown calibration method {method!r}; choose one of: "
-                          f"{', '.join(CALIBRATION_METHODS)}")
+        raise ExportError(
+            f"unknown calibration method {method!r}; choose one of: "
+            f"{', '.join(CALIBRATION_METHODS)}"
+        )
     with tempfile.TemporaryDirectory(prefix="fanet-calib-") as scratch:
         calibrator = create_calibrator(
             fp32_path,
@@ -72,17 +77,20 @@ def calibrate_ranges(
 
 def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
     """``fp32_path`` with Q/DQ pairs from ``ranges``; returns the ONNX ModelProto."""
+    from pathlib import Path
+
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization.calibrate import TensorData, TensorsData
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
-    from pathlib import Path
 
     model = load_model_with_shape_infer(Path(fp32_path))
     tensors = TensorsData(
         _method(method),
-        {name: TensorData(lowest=np.float32(lo), highest=np.float32(hi))
-         for name, (lo, hi) in ranges.items()},
+        {
+            name: TensorData(lowest=np.float32(lo), highest=np.float32(hi))
+            for name, (lo, hi) in ranges.items()
+        },
     )
     quantizer = QDQQuantizer(
         model,
@@ -94,7 +102,11 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
         None,
         None,
         QUANTIZED_OPS,
-        {"ActivationSymmetric": True, "WeightSymmetric": True, "QDQKeepRemovableActivations": False},
+        {
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "QDQKeepRemovableActivations": False,
+        },
     )
     quantizer.quantize_model()
     return quantizer.model.model

@@ -82,8 +82,12 @@ def export_onnx(
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported graph fails onnx.checker: {exc}") from None
     save_model(proto, path)
-    logger.info("wrote %s (opset %d, %s)", path, opset, "dynamic H/W" if size is None else
-                f"{height}x{width}")
+    logger.info(
+        "wrote %s (opset %d, %s)",
+        path,
+        opset,
+        "dynamic H/W" if size is None else f"{height}x{width}",
+    )
 
 
 def _export_to_proto(module, example, opset, output, dynamic_axes):
@@ -95,7 +99,7 @@ def _export_to_proto(module, example, opset, output, dynamic_axes):
     torch.onnx.export(
         module,
         (example,),
-        buffer,
+        buffer,  # type: ignore[arg-type]  # the TorchScript exporter accepts file objects
         dynamo=False,
         opset_version=opset,
         input_names=[INPUT_NAME],

@@ -31,11 +31,18 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     try:
         with os.fdopen(handle, mode) as stream:
             yield stream
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: str) -> str:
@@ -52,6 +59,8 @@ def check_writable_folder(folder: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise OutputError("cannot create output folder {}: {}".format(folder, exc.strerror)) from None
+        raise OutputError(
+            "cannot create output folder {}: {}".format(folder, exc.strerror)
+        ) from None
     if not os.access(folder, os.W_OK):
         raise OutputError("output folder {} is not writable".format(folder))

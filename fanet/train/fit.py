@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fanet.errors import FanetError
 from fanet.model.fanet import FANet
 from fanet.runtime.labels import IGNORE, id_to_train_id
 from fanet.runtime.preprocess import preprocess
@@ -23,8 +24,12 @@ def load_pairs(image_paths: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     lookup = id_to_train_id()
     images, targets = [], []
     for path in image_paths:
-        images.append(preprocess(cv2.imread(path, cv2.IMREAD_COLOR))[0])
-        targets.append(lookup[cv2.imread(label_path_for(path), cv2.IMREAD_GRAYSCALE)])
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        labels = cv2.imread(label_path_for(path), cv2.IMREAD_GRAYSCALE)
+        if image is None or labels is None:
+            raise FanetError(f"cannot read {path} or its gtFine label-ID file")
+        images.append(preprocess(image)[0])
+        targets.append(lookup[labels])
     return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(targets)).long()
 
 
@@ -51,6 +56,11 @@ def fit(
         loss.backward()
         optimizer.step()
         if step % 10 == 0 or step == steps - 1:
-            logger.info("step %d/%d loss %.3f (%.0f s)", step + 1, steps, loss.item(),
-                        time.monotonic() - started)
+            logger.info(
+                "step %d/%d loss %.3f (%.0f s)",
+                step + 1,
+                steps,
+                loss.item(),
+                time.monotonic() - started,
+            )
     return model.eval()

@@ -45,7 +45,7 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> tuple[np.nda
     windows = building & (rows % 12 < 5) & (cols % 14 < 6)
     image[windows] = np.clip(image[windows].astype(np.int16) + 60, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(1, 4)):  # trees
-        cx, cy = rng.integers(0, width), horizon - rng.integers(0, height // 6)
+        cx, cy = int(rng.integers(0, width)), horizon - int(rng.integers(0, height // 6))
         radius = rng.integers(height // 12, height // 5)
         tree = (cols - cx) ** 2 + ((rows - cy) * 1.3) ** 2 < radius**2
         _paint(image, labels, tree & (rows < horizon + 4), "vegetation", (40, 140, 60), rng, 30)
@@ -68,7 +68,11 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> tuple[np.nda
         bottom = int(rng.uniform(horizon + 5, height - 2))
         person_h = max(8, int((bottom - horizon) * 0.9))
         cx = int(rng.uniform(0, width))
-        body = (np.abs(cols - cx) < person_h * 0.15) & (rows > bottom - person_h * 0.8) & (rows <= bottom)
+        body = (
+            (np.abs(cols - cx) < person_h * 0.15)
+            & (rows > bottom - person_h * 0.8)
+            & (rows <= bottom)
+        )
         head = (cols - cx) ** 2 + (rows - (bottom - person_h * 0.88)) ** 2 < (person_h * 0.12) ** 2
         _paint(image, labels, body | head, "person", (60, 40, 180), rng, 20)
     return image, labels
@@ -100,6 +104,7 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 def label_path_for(image_path: str) -> str:
     """The ``gtFine`` label-ID file of a ``leftImg8bit`` image."""
-    folder, name = os.path.split(image_path.replace(os.sep + "leftImg8bit" + os.sep,
-                                                    os.sep + "gtFine" + os.sep, 1))
+    folder, name = os.path.split(
+        image_path.replace(os.sep + "leftImg8bit" + os.sep, os.sep + "gtFine" + os.sep, 1)
+    )
     return os.path.join(folder, name.replace("_leftImg8bit.png", "_gtFine_labelIds.png"))

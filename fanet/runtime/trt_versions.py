@@ -1,0 +1,125 @@
+"""Which TensorRT API path, builder flags and ONNX variant to use: pure functions of the
+TensorRT version and the request (Python 3.6 compatible, no TensorRT import needed).
+
+API generations (TENSORRT_NOTES.md):
+- 8.2-8.4: bindings API (``execute_async_v2``), ``max_workspace_size``, EXPLICIT_BATCH flag.
+- 8.5-10.x: named tensors (``set_tensor_address``, ``execute_async_v3``), memory pools.
+- 10.x: bindings API gone; weak typing (precision flags) deprecated from 10.12.
+- 11.x: strongly typed only: no FP16/INT8 flags, no calibrators; precision is in the ONNX.
+"""
+
+import re
+from typing import NamedTuple, Optional, Tuple
+
+from fanet.errors import ConfigError
+
+Version = Tuple[int, int]
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def parse_version(text: str) -> Version:
+    """``"8.6.1.6"`` -> (8, 6)."""
+    match = re.match(r"^\s*(\d+)\.(\d+)", str(text))
+    if not match:
+        raise ConfigError("cannot parse TensorRT version {!r}".format(text))
+    return int(match.group(1)), int(match.group(2))
+
+
+class BuildPlan(NamedTuple):
+    """How to build an engine of ``precision`` with a given TensorRT."""
+
+    precision: str
+    onnx_variant: str  # which exported graph to parse: "fp32", "fp16" or "int8"
+    builder_flags: Tuple[str, ...]  # names in trt.BuilderFlag
+    strongly_typed: bool  # create the network with NetworkDefinitionCreationFlag.STRONGLY_TYPED
+    explicit_batch_flag: bool  # pass NetworkDefinitionCreationFlag.EXPLICIT_BATCH (< 10.0)
+    workspace_api: str  # "max_workspace_size" (< 8.4) or "memory_pool_limit"
+    implicit_calibration: bool  # an IInt8EntropyCalibrator2 is allowed
+    max_opset: int
+
+
+class RuntimePlan(NamedTuple):
+    """How to run an engine with a given TensorRT."""
+
+    io_api: str  # "bindings" (execute_async_v2) or "named_tensors" (execute_async_v3)
+
+
+def max_onnx_opset(version: Version) -> int:
+    """Newest ONNX opset the TensorRT ONNX parser of ``version`` accepts."""
+    if version < (8, 4):
+        return 13
+    if version < (10, 0):
+        return 17
+    return 20
+
+
+def runtime_plan(version: Version) -> RuntimePlan:
+    """Bindings API before 8.5, named tensors from 8.5 on."""
+    return RuntimePlan("bindings" if version < (8, 5) else "named_tensors")
+
+
+def build_plan(
+    version: Version,
+    precision: str,
+    available_variants: Tuple[str, ...] = ("fp32",),
+    implicit_calibration: bool = False,
+    fast_int8: bool = True,
+    fast_fp16: bool = True,
+) -> BuildPlan:
+    """The build recipe for ``precision`` on TensorRT ``version``.
+
+    ``available_variants`` are the ONNX precisions exported beside the model. Raises
+    ``ConfigError`` naming what to do when the request cannot be met.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError("unknown precision {!r}; choose fp32, fp16 or int8".format(precision))
+    if precision == "int8" and not fast_int8:
+        raise ConfigError("this GPU has no fast INT8 (e.g. Jetson Nano, sm_53): use --fp16")
+    if precision == "fp16" and not fast_fp16:
+        raise ConfigError("this GPU has no fast FP16: build fp32")
+    strongly_typed = version >= (11, 0)
+    if implicit_calibration and (precision != "int8" or strongly_typed):
+        raise ConfigError(
+            "implicit INT8 calibration exists only for --int8 on TensorRT 8.x-10.x "
+            "(TensorRT 11 has no calibrators: export with --int8 for a Q/DQ graph)"
+        )
+    fp32_graph = precision == "fp32" or (precision == "fp16" and not strongly_typed)
+    # Builder flags (8.x-10.x) or a calibrator set the precision of an FP32 graph.
+    variant = "fp32" if fp32_graph or implicit_calibration else precision
+    if variant not in available_variants:
+        hint = {"fp16": "fanet-export --fp16", "int8": "fanet-export --int8 --calib-data ..."}
+        raise ConfigError(
+            "TensorRT {}.{} builds {} from the {} ONNX graph, which is missing: run {}".format(
+                version[0],
+                version[1],
+                precision,
+                variant.upper(),
+                hint.get(variant, "fanet-export"),
+            )
+        )
+    flags = ()  # type: Tuple[str, ...]
+    if not strongly_typed:
+        if precision == "fp16":
+            flags = ("FP16",)
+        elif precision == "int8":
+            flags = ("INT8", "FP16")  # FP16 for the layers left unquantized (attention)
+    return BuildPlan(
+        precision=precision,
+        onnx_variant=variant,
+        builder_flags=flags,
+        strongly_typed=strongly_typed,
+        explicit_batch_flag=version < (10, 0),
+        workspace_api="max_workspace_size" if version < (8, 4) else "memory_pool_limit",
+        implicit_calibration=implicit_calibration,
+        max_opset=max_onnx_opset(version),
+    )
+
+
+def installed_tensorrt_version() -> Optional[Version]:
+    """The version of an importable TensorRT, or None (type stubs alone do not count)."""
+    try:
+        import tensorrt
+    except ImportError:
+        return None
+    version = getattr(tensorrt, "__version__", None)
+    return parse_version(version) if version else None
