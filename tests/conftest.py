@@ -87,3 +87,35 @@ def trained_checkpoint(synthetic_cityscapes, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "fanet18_synthetic.pth"
     torch.save({"model_state": model.state_dict(), "iter": 80}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def exported_trained(trained_checkpoint, tmp_path_factory) -> Path:
+    """FP32 ONNX (128x256, with sidecar) of the trained fixture model."""
+    from fanet.export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("exported")
+    run_export(ExportConfig(weights=str(trained_checkpoint), size=SCENE_SIZE, output_dir=str(out)))
+    return out / "fanet18_128x256.onnx"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tensorrt/gpu tests, with the reason, where the machine lacks them."""
+    from fanet.runtime.trt_versions import installed_tensorrt_version
+
+    no_trt = pytest.mark.skip(reason="TensorRT is not installed on this machine")
+    no_gpu = pytest.mark.skip(reason="no CUDA GPU on this machine")
+    has_gpu = _cuda_available()
+    for item in items:
+        if "tensorrt" in item.keywords and installed_tensorrt_version() is None:
+            item.add_marker(no_trt)
+        if "gpu" in item.keywords and not has_gpu:
+            item.add_marker(no_gpu)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()

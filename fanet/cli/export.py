@@ -135,7 +135,7 @@ def _print_table(files: list[ExportedFile]) -> None:
 
 
 def _next_step(files: list[ExportedFile]) -> None:
-    if installed_tensorrt_version() is None:
+    if installed_tensorrt_version() is None:  # build the engines on the device instead
         precisions = {f.precision for f in files}
         flags = "".join(f" --{p}" for p in ("fp16", "int8") if p in precisions)
         print(

@@ -11,7 +11,7 @@ API generations (TENSORRT_NOTES.md):
 import re
 from typing import NamedTuple, Optional, Tuple
 
-from fanet.errors import ConfigError
+from fanet.errors import ConfigError, MissingDependencyError
 
 Version = Tuple[int, int]
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -97,7 +97,7 @@ def build_plan(
                 hint.get(variant, "fanet-export"),
             )
         )
-    flags = ()  # type: Tuple[str, ...]
+    flags: Tuple[str, ...] = ()
     if not strongly_typed:
         if precision == "fp16":
             flags = ("FP16",)
@@ -113,6 +113,17 @@ def build_plan(
         implicit_calibration=implicit_calibration,
         max_opset=max_onnx_opset(version),
     )
+
+
+def require_tensorrt() -> Version:
+    """The installed TensorRT version; ``MissingDependencyError`` when there is none."""
+    version = installed_tensorrt_version()
+    if version is None:
+        raise MissingDependencyError(
+            "TensorRT is not installed: use JetPack's python3-libnvinfer or NVIDIA's tensorrt "
+            "wheel, plus cuda-python or pycuda (or choose --backend onnxruntime)"
+        )
+    return version
 
 
 def installed_tensorrt_version() -> Optional[Version]:

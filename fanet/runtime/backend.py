@@ -1,0 +1,70 @@
+"""The backend protocol every runtime backend implements (Python 3.6 compatible).
+
+A backend is a context manager with ``input_specs``/``output_specs`` and
+``infer({name: array}) -> {name: array}``: named tensors in and out, so that graphs
+with extra state tensors (temporal attention) fit the same contract.
+"""
+
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from fanet.errors import FanetError
+
+
+class BackendError(FanetError):
+    """A backend cannot be opened or cannot run a model."""
+
+
+class TensorSpec(NamedTuple):
+    """Name, shape (None for a dynamic dimension) and numpy dtype of an I/O tensor."""
+
+    name: str
+    shape: Tuple[Optional[int], ...]
+    dtype: np.dtype
+
+
+class Backend:
+    """Base class: subclasses set ``name``, ``device``, ``precision`` and the specs."""
+
+    name = "backend"
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+        self.precision = "fp32"
+        self.input_specs: List[TensorSpec] = []
+        self.output_specs: List[TensorSpec] = []
+
+    def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""
+
+    def close(self) -> None:
+        """Release device memory and sessions."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return "{} ({}, {})".format(self.name, self.device, self.precision)
+
+    def check_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
+        """Raise ``BackendError`` unless ``inputs`` match ``input_specs`` (names, rank, size)."""
+        for spec in self.input_specs:
+            if spec.name not in inputs:
+                raise BackendError("missing input {!r}".format(spec.name))
+            shape = inputs[spec.name].shape
+            expected = spec.shape
+            if len(shape) != len(expected) or any(
+                want is not None and want != got for want, got in zip(expected, shape)
+            ):
+                raise BackendError(
+                    "input {!r} has shape {}, the model expects {}".format(
+                        spec.name, tuple(shape), tuple("?" if d is None else d for d in expected)
+                    )
+                )

@@ -1,0 +1,90 @@
+"""ONNX Runtime backend: TensorRT EP, CUDA EP or CPU (Python 3.6 compatible)."""
+
+import logging
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from fanet.errors import require
+from fanet.runtime.backend import Backend, BackendError, TensorSpec
+
+logger = logging.getLogger(__name__)
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+}
+_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def _spec(node) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else None for d in node.shape)
+    return TensorSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)))
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs an ONNX file; on a GPU, outputs stay bound on the device between copies."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str,
+        device: str = "cpu",
+        precision: str = "fp32",
+        threads: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        ort = require("onnxruntime", "runtime")
+        if device not in _PROVIDERS:
+            raise BackendError(
+                "unknown onnxruntime device {!r}; choose cpu, cuda or tensorrt".format(device)
+            )
+        available = ort.get_available_providers()
+        if _PROVIDERS[device][0] not in available:
+            raise BackendError(
+                "onnxruntime here has no {} (available: {})".format(
+                    _PROVIDERS[device][0], ", ".join(available)
+                )
+            )
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = [p for p in _PROVIDERS[device] if p in available]
+        try:
+            self._session = ort.InferenceSession(path, options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError("onnxruntime cannot load {}: {}".format(path, exc)) from None
+        self.device = device
+        self.precision = precision
+        self.input_specs = [_spec(node) for node in self._session.get_inputs()]
+        self.output_specs = [_spec(node) for node in self._session.get_outputs()]
+        self._output_names: List[str] = [spec.name for spec in self.output_specs]
+        logger.debug("onnxruntime providers: %s", self._session.get_providers())
+
+    def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        self.check_inputs(inputs)
+        feed = {
+            spec.name: np.ascontiguousarray(inputs[spec.name], dtype=spec.dtype)
+            for spec in self.input_specs
+        }
+        if self.device == "cpu":
+            outputs = self._session.run(self._output_names, feed)
+            return dict(zip(self._output_names, outputs))
+        binding = self._session.io_binding()
+        for name, array in feed.items():
+            binding.bind_cpu_input(name, array)
+        for name in self._output_names:
+            binding.bind_output(name, "cuda")
+        self._session.run_with_iobinding(binding)
+        return dict(zip(self._output_names, binding.copy_outputs_to_cpu()))
+
+    def close(self) -> None:
+        self._session = None
