@@ -22,7 +22,7 @@ from fanet.runtime.engine_record import (
     write_record,
 )
 from fanet.runtime.files import atomic_write, sha256_file
-from fanet.runtime.metadata import INPUT_NAME, read_sidecar
+from fanet.runtime.metadata import INPUT_NAME, export_stem, onnx_variants, read_sidecar
 from fanet.runtime.tensorrt_backend import TRT_LOGGER, machine_info
 from fanet.runtime.trt_versions import BuildPlan, build_plan, parse_version
 
@@ -30,31 +30,10 @@ logger = logging.getLogger(__name__)
 
 Size = Tuple[int, int]
 JETSON_WORKSPACE_MIB = 256
-VARIANT_SUFFIXES = {"fp32": "", "fp16": "_fp16", "int8": "_int8"}
 
 
 def is_jetson() -> bool:
     return os.path.exists("/etc/nv_tegra_release")
-
-
-def export_stem(onnx_path: str) -> str:
-    """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
-    stem = os.path.splitext(onnx_path)[0]
-    for suffix in ("_fp16", "_int8"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
-
-
-def onnx_variants(onnx_path: str) -> Dict[str, str]:
-    """The exported precisions beside ``onnx_path``: {"fp32": ..., "fp16": ..., "int8": ...}."""
-    stem = export_stem(onnx_path)
-    found = {}
-    for variant, suffix in VARIANT_SUFFIXES.items():
-        candidate = stem + suffix + ".onnx"
-        if os.path.isfile(candidate):
-            found[variant] = candidate
-    return found
 
 
 class CacheCalibrator(trt.IInt8EntropyCalibrator2):

@@ -38,6 +38,11 @@ class Backend:
     def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
+        """GPU compute time of one inference from CUDA events, inputs already on the device;
+        None where the backend has no separate device compute (CPU: it equals latency)."""
+        return None
+
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""
 

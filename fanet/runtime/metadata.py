@@ -31,6 +31,9 @@ DEFAULTS = {
 }
 
 
+VARIANT_SUFFIXES = {"fp32": "", "fp16": "_fp16", "int8": "_int8"}
+
+
 class MetadataError(FanetError):
     """A sidecar file is unreadable or inconsistent."""
 
@@ -81,3 +84,23 @@ def read_json_or_none(path: str) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return loaded if isinstance(loaded, dict) else None
+
+
+def export_stem(onnx_path: str) -> str:
+    """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
+    stem = os.path.splitext(onnx_path)[0]
+    for suffix in ("_fp16", "_int8"):
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def onnx_variants(onnx_path: str) -> Dict[str, str]:
+    """The exported precisions beside ``onnx_path``: {"fp32": ..., "fp16": ..., "int8": ...}."""
+    stem = export_stem(onnx_path)
+    found = {}
+    for variant, suffix in VARIANT_SUFFIXES.items():
+        candidate = stem + suffix + ".onnx"
+        if os.path.isfile(candidate):
+            found[variant] = candidate
+    return found

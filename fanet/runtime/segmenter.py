@@ -50,7 +50,8 @@ class Segmenter:
         opened = open_backend(path, backend=backend, device=device, **options)
         return cls(opened, metadata_for(path, opened), rgb=rgb)
 
-    def _feed(self, image: np.ndarray) -> np.ndarray:
+    def feed(self, image: np.ndarray) -> np.ndarray:
+        """The preprocessed 1 x 3 x h x w input tensor for ``image``."""
         batch = preprocess(
             image,
             size=self.input_size,
@@ -62,14 +63,14 @@ class Segmenter:
 
     def logits(self, image: np.ndarray) -> np.ndarray:
         """Raw model output for one image: classes x h/8 x w/8 float32 logits."""
-        output = self.backend.infer({self._input.name: self._feed(image)})[self._output]
+        output = self.backend.infer({self._input.name: self.feed(image)})[self._output]
         return np.asarray(output[0], dtype=np.float32)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """H x W uint8 train IDs at the size of ``image`` (H x W x 3 uint8, BGR unless rgb)."""
         image = as_color_image(image)
         height, width = image.shape[:2]
-        output = self.backend.infer({self._input.name: self._feed(image)})[self._output][0]
+        output = self.backend.infer({self._input.name: self.feed(image)})[self._output][0]
         if output.ndim == 2:  # labels from the graph
             import cv2
 

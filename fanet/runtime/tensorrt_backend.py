@@ -226,13 +226,18 @@ class TensorRTBackend(Backend):
         self._cuda.synchronize(self._stream)
         return {name: array.copy() for name, array in outputs.items()}
 
-    @property
-    def cuda(self) -> CudaRuntime:
-        return self._cuda
-
-    @property
-    def stream(self) -> Any:
-        return self._stream
+    def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
+        """Engine execution alone, timed with CUDA events on the backend's stream."""
+        self._set_shapes(inputs)
+        for tensor in self._tensors:
+            if tensor.is_input:
+                np.copyto(tensor.host, inputs[tensor.name], casting="same_kind")
+                self._cuda.copy_to_device(tensor.device, tensor.host, self._stream)
+        start, end = self._cuda.create_event(), self._cuda.create_event()
+        self._cuda.record(start, self._stream)
+        self.enqueue_compute()
+        self._cuda.record(end, self._stream)
+        return self._cuda.elapsed_ms(start, end)
 
     def synchronize(self) -> None:
         self._cuda.synchronize(self._stream)

@@ -5,7 +5,7 @@ This is the one backend that needs the host side: it loads checkpoints through
 """
 
 import logging
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -89,6 +89,24 @@ class TorchBackend(Backend):
             x = self._to_device(inputs[INPUT_NAME])
             out = self._run_graph(x) if self._cuda_graph else self._model(x)
             return {OUTPUT_NAME: out.float().cpu().numpy()}
+
+    def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
+        """Forward pass alone on a device-resident input, timed with CUDA events."""
+        if not self.device.startswith("cuda"):
+            return None
+        torch = self._torch
+        with torch.inference_mode():
+            x = self._to_device(inputs[INPUT_NAME])
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            if self._cuda_graph:
+                self._run_graph(x)
+            else:
+                self._model(x)
+            end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
 
     def synchronize(self) -> None:
         if self.device.startswith("cuda"):

@@ -1,0 +1,57 @@
+"""ONNX files for benchmarking a checkpoint (or random weights) at a given size (host side)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fanet.export.pipeline import ExportConfig, run_export
+from fanet.runtime.files import sha256_file
+from fanet.runtime.metadata import VARIANT_SUFFIXES, read_json_or_none, sidecar_path
+
+logger = logging.getLogger(__name__)
+
+BENCH_CALIBRATION_CROPS = 16
+
+
+def bench_onnx(
+    weights: str | None,
+    arch: str | None,
+    size: tuple[int, int],
+    precision: str,
+    work_dir: str,
+    calib_data: str | None = None,
+) -> str:
+    """The ``precision`` ONNX of ``weights`` at ``size``, exported into ``work_dir`` once."""
+    tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
+    name = f"{tag}_{size[0]}x{size[1]}"
+    path = os.path.join(work_dir, name + VARIANT_SUFFIXES[precision] + ".onnx")
+    if os.path.isfile(path) and read_json_or_none(sidecar_path(path)) is not None:
+        return path
+    if precision == "int8" and calib_data is None:
+        calib_data = _synthetic_calibration(work_dir, size)
+    run_export(
+        ExportConfig(
+            weights=weights,
+            random_weights=weights is None,
+            arch=arch,
+            size=size,
+            fp16=precision == "fp16",
+            int8=precision == "int8",
+            calib_data=calib_data,
+            calib_count=BENCH_CALIBRATION_CROPS,
+            output_dir=work_dir,
+            name=name,
+        )
+    )
+    return path
+
+
+def _synthetic_calibration(work_dir: str, size: tuple[int, int]) -> str:
+    from fanet.train.synthetic import write_cityscapes
+
+    root = os.path.join(work_dir, f"synthetic_{size[0]}x{size[1]}")
+    if not os.path.isdir(root):
+        logger.warning("INT8 calibrated on synthetic scenes (no --calib-data): speed figures only")
+        write_cityscapes(root, "train", BENCH_CALIBRATION_CROPS, seed=0, size=size)
+    return root

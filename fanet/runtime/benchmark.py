@@ -1,0 +1,137 @@
+"""Honest latency measurement of a backend (Python 3.6 compatible).
+
+Three figures per iteration, each a different question:
+- ``compute``: GPU execution alone (CUDA events, inputs already on the device); on a
+  CPU backend there are no transfers, so it is the same call as ``host``.
+- ``host``: ``backend.infer`` wall time: copy in + compute + copy out, synchronised.
+- ``pipeline``: uint8 image -> labels at the image's size (preprocess, infer, upsample,
+  argmax), as a robot would call ``Segmenter``.
+Warm-up runs for a fixed time first; results holding NaN or Inf are refused.
+"""
+
+import logging
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from fanet.errors import FanetError
+from fanet.runtime.segmenter import Segmenter
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("compute", "host", "pipeline")
+PROGRESS_SECONDS = 5.0
+
+
+class BenchmarkError(FanetError):
+    """A measurement cannot be made or must not be reported."""
+
+
+class Budget(NamedTuple):
+    """How long to measure: warm-up seconds, then seconds and/or an iteration count."""
+
+    warmup_s: float = 2.0
+    duration_s: Optional[float] = 5.0
+    iterations: Optional[int] = None
+
+    def done(self, count: int, elapsed: float) -> bool:
+        if self.iterations is not None and count >= self.iterations:
+            return True
+        return self.duration_s is not None and elapsed >= self.duration_s and count >= 3
+
+
+def summarize(times_ms: List[float], wall_s: float) -> Dict[str, float]:
+    """median, mean, p90, p99, min, max (ms), fps (1000 / median), throughput (it/s)."""
+    values = np.asarray(times_ms, dtype=np.float64)
+    median = float(np.median(values))
+    return {
+        "iterations": int(values.size),
+        "median_ms": median,
+        "mean_ms": float(values.mean()),
+        "p90_ms": float(np.percentile(values, 90)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "min_ms": float(values.min()),
+        "max_ms": float(values.max()),
+        "fps": 1000.0 / median if median > 0 else float("inf"),
+        "throughput": values.size / wall_s if wall_s > 0 else float("inf"),
+    }
+
+
+class Timing(NamedTuple):
+    """Per-iteration times (ms) of one metric, the wall time, and whether Ctrl-C cut it."""
+
+    times_ms: List[float]
+    wall_s: float
+    interrupted: bool
+
+
+def _repeat(step: Callable[[], Optional[float]], budget: Budget, label: str) -> Timing:
+    """Run ``step`` (returning its own ms, or None to be wall-timed) within ``budget``."""
+    times: List[float] = []
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < budget.warmup_s:
+            step()
+        started = last_report = time.perf_counter()
+        while not budget.done(len(times), time.perf_counter() - started):
+            before = time.perf_counter()
+            measured = step()
+            elapsed = (time.perf_counter() - before) * 1e3
+            times.append(measured if measured is not None else elapsed)
+            if time.perf_counter() - last_report > PROGRESS_SECONDS:
+                median = float(np.median(times))
+                logger.info("%s: %d iterations, median %.1f ms", label, len(times), median)
+                last_report = time.perf_counter()
+    except KeyboardInterrupt:
+        logger.warning("%s: interrupted after %d iterations", label, len(times))
+        return Timing(times, time.perf_counter() - started, True)
+    return Timing(times, time.perf_counter() - started, False)
+
+
+def _check_finite(outputs: Dict[str, np.ndarray], label: str) -> None:
+    for name, array in outputs.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise BenchmarkError(
+                "{}: output {!r} holds NaN or Inf; no speed is reported for it".format(label, name)
+            )
+
+
+def measure(
+    segmenter: Segmenter,
+    size: Tuple[int, int],
+    budget: Budget,
+    metrics: Tuple[str, ...] = METRICS,
+    label: str = "",
+    seed: int = 0,
+) -> Tuple[Dict[str, Dict[str, float]], bool]:
+    """Statistics per metric for ``segmenter`` on ``size`` (H, W) random uint8 images,
+    and whether Ctrl-C stopped the measurement (the figures so far are returned)."""
+    backend = segmenter.backend
+    image = np.random.RandomState(seed).randint(0, 256, size=(size[0], size[1], 3))
+    image = image.astype(np.uint8)
+    feed = {backend.input_specs[0].name: segmenter.feed(image)}
+    _check_finite(backend.infer(feed), label)
+    steps: Dict[str, Callable[[], Optional[float]]] = {
+        "compute": lambda: backend.compute_ms(feed),
+        "host": lambda: _timed(lambda: backend.infer(feed)),
+        "pipeline": lambda: _timed(lambda: segmenter(image)),
+    }
+    results: Dict[str, Dict[str, float]] = {}
+    for metric in metrics:
+        if metric == "compute" and backend.compute_ms(feed) is None:
+            continue  # CPU: no transfers, so compute is the host-latency measurement
+        timing = _repeat(steps[metric], budget, "{} {}".format(label, metric))
+        if timing.times_ms:
+            results[metric] = summarize(timing.times_ms, timing.wall_s)
+        if timing.interrupted:
+            return results, True
+    if "compute" not in results and "host" in results:
+        results["compute"] = dict(results["host"], same_as_host=1.0)
+    return results, False
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    before = time.perf_counter()
+    call()
+    return (time.perf_counter() - before) * 1e3
