@@ -17,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from fanet.export.errors import ExportError
+from fanet.export.onnx_export import replace_nodes_by_initializers
 
 FP16_MAX = float(np.finfo(np.float16).max)
 # Ops of a fast attention module itself (not of its q/k/v/up/smooth sub-layers), and latlayer3.
@@ -35,17 +36,11 @@ def attention_nodes(model: onnx.ModelProto) -> Callable[[onnx.NodeProto], bool]:
 
 
 def _constants_to_initializers(graph: onnx.GraphProto) -> None:
-    keep = []
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-        else:
-            keep.append(node)
-    del graph.node[:]
-    graph.node.extend(keep)
+    def tensor_value(node: onnx.NodeProto, _: dict) -> onnx.TensorProto | None:
+        is_tensor = node.op_type == "Constant" and node.attribute
+        return node.attribute[0].t if is_tensor and node.attribute[0].name == "value" else None
+
+    replace_nodes_by_initializers(graph, tensor_value)
 
 
 def _float_tensor_names(model: onnx.ModelProto) -> set[str]:

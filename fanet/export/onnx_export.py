@@ -110,23 +110,35 @@ def _export_to_proto(module, example, opset, output, dynamic_axes):
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _inline_shared_initializers(graph) -> None:
-    """Replace ``Identity(initializer)`` nodes (the exporter's de-duplication of equal
-    tensors, e.g. zero biases) by initializers, so every Conv has constant weights."""
+def replace_nodes_by_initializers(graph, constant_of) -> None:
+    """Turn every node for which ``constant_of(node, initializers)`` gives a TensorProto
+    into an initializer named after the node's output."""
     from onnx import TensorProto
 
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     keep = []
     for node in graph.node:
-        if node.op_type == "Identity" and node.input[0] in initializers:
-            copy = TensorProto()
-            copy.CopyFrom(initializers[node.input[0]])
-            copy.name = node.output[0]
-            graph.initializer.append(copy)
-        else:
+        constant = constant_of(node, initializers)
+        if constant is None:
             keep.append(node)
+            continue
+        tensor = TensorProto()
+        tensor.CopyFrom(constant)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
     del graph.node[:]
     graph.node.extend(keep)
+
+
+def _inline_shared_initializers(graph) -> None:
+    """Replace ``Identity(initializer)`` nodes (the exporter's de-duplication of equal
+    tensors, e.g. zero biases) by initializers, so every Conv has constant weights."""
+    replace_nodes_by_initializers(
+        graph,
+        lambda node, initializers: (
+            initializers.get(node.input[0]) if node.op_type == "Identity" else None
+        ),
+    )
 
 
 def save_model(proto, path: str) -> None:

@@ -21,12 +21,8 @@ def resize_like(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=reference.shape[-2:], mode="bilinear", align_corners=True)
 
 
-class FastAttention(nn.Module):
-    """Cosine-similarity attention computed right to left: q . (k^T . v), O(n c^2).
-
-    As in the released code there is no 1/n factor. ``context`` (k^T v, key_channels x C)
-    is a separate step so that a temporal variant can accumulate it over frames.
-    """
+class _Projections(nn.Module):
+    """The q/k/v 1x1 projections and the C->C output convolution both attentions share."""
 
     def __init__(self, channels: int, key_channels: int = KEY_CHANNELS) -> None:
         super().__init__()
@@ -34,6 +30,14 @@ class FastAttention(nn.Module):
         self.w_ks = ConvBN(channels, key_channels, 1, activation=False)
         self.w_vs = ConvBN(channels, channels, 1)
         self.latlayer3 = ConvBN(channels, channels, 1)
+
+
+class FastAttention(_Projections):
+    """Cosine-similarity attention computed right to left: q . (k^T . v), O(n c^2).
+
+    As in the released code there is no 1/n factor. ``context`` (k^T v, key_channels x C)
+    is a separate step so that a temporal variant can accumulate it over frames.
+    """
 
     def queries(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised queries, N x n x key_channels."""
@@ -54,15 +58,8 @@ class FastAttention(nn.Module):
         return self.attend(x, self.context(x))
 
 
-class SelfAttention(nn.Module):
+class SelfAttention(_Projections):
     """Reference softmax self-attention, softmax(q k^T) v: O(n^2 c). Tests and Table I only."""
-
-    def __init__(self, channels: int, key_channels: int = KEY_CHANNELS) -> None:
-        super().__init__()
-        self.w_qs = ConvBN(channels, key_channels, 1, activation=False)
-        self.w_ks = ConvBN(channels, key_channels, 1, activation=False)
-        self.w_vs = ConvBN(channels, channels, 1)
-        self.latlayer3 = ConvBN(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         queries = self.w_qs(x).flatten(2).transpose(1, 2)

@@ -19,19 +19,12 @@ METRIC_TEXT = {
 }
 
 
-def _rows(results: List[Dict[str, Any]]) -> List[str]:
+def _unique(results: List[Dict[str, Any]], key: str) -> List[str]:
+    """Values of ``key`` in first-seen order."""
     seen: List[str] = []
     for entry in results:
-        if entry["label"] not in seen:
-            seen.append(entry["label"])
-    return seen
-
-
-def _columns(results: List[Dict[str, Any]]) -> List[str]:
-    seen: List[str] = []
-    for entry in results:
-        if entry["resolution"] not in seen:
-            seen.append(entry["resolution"])
+        if entry[key] not in seen:
+            seen.append(entry[key])
     return seen
 
 
@@ -45,9 +38,9 @@ def _cell(results: List[Dict[str, Any]], label: str, resolution: str) -> str:
 def grid(report: Dict[str, Any]) -> List[List[str]]:
     """Header + one row per backend x precision, FPS of the chosen metric per resolution."""
     results = report["results"]
-    columns = _columns(results)
+    columns = _unique(results, "resolution")
     rows = [["backend / precision"] + columns]
-    for label in _rows(results):
+    for label in _unique(results, "label"):
         rows.append([label] + [_cell(results, label, column) for column in columns])
     return rows
 
@@ -139,7 +132,7 @@ def write_plot(report: Dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label in _rows(report["results"]):
+    for label in _unique(report["results"], "label"):
         points = [
             (e["height"] * e["width"] / 1e6, e["fps"], e["resolution"])
             for e in report["results"]
