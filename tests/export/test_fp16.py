@@ -75,6 +75,7 @@ def test_fp16_with_fp32_attention_stays_finite_and_agrees(graphs, size):
     result = graphs["ours"].run(None, feed)[0]
     assert np.isfinite(result).all()
     agreement = (result.argmax(1) == reference.argmax(1)).mean()
+    print(f"FP16 (FP32 attention) vs FP32 at {size}: argmax agreement {agreement:.4%}")
     assert agreement >= 0.995, agreement
 
 
