@@ -232,22 +232,21 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
 def _export_fp16(fp32_path, stem, config, common, verify_batches) -> ExportedFile:
     model = onnx.load(fp32_path)
     converted = convert_to_fp16(model, attention_nodes(model), fp16_io=config.fp16_io)
-    path = stem + "_fp16.onnx"
-    save_model(converted, path)
+    extra = {
+        "io_dtype": "float16" if config.fp16_io else "float32",
+        "fp32_islands": "fast attention: normalisation, k^T v, q (k^T v), latlayer3",
+    }
     batches = verify_batches or _random_batches(config)
-    exported = ExportedFile(
-        path, "fp16", _agreement_with(fp32_path, path, batches, common["num_classes"])
-    )
-    _log_agreement(path, "FP32 ONNX", exported.agreement)
-    _write_sidecar(
-        exported,
-        common,
-        {
-            "reference": "fp32 onnx",
-            "io_dtype": "float16" if config.fp16_io else "float32",
-            "fp32_islands": "fast attention: normalisation, k^T v, q (k^T v), latlayer3",
-        },
-    )
+    return _write_variant(converted, stem + "_fp16.onnx", "fp16", fp32_path, batches, common, extra)
+
+
+def _write_variant(proto, path, precision, fp32_path, batches, common, extra) -> ExportedFile:
+    """Save a lower-precision graph, measure it against the FP32 graph, write its sidecar."""
+    save_model(proto, path)
+    agreement = _agreement_with(fp32_path, path, batches, common["num_classes"])
+    exported = ExportedFile(path, precision, agreement)
+    _log_agreement(path, "FP32 ONNX", agreement)
+    _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"))
     return exported
 
 
@@ -276,29 +275,21 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> Exp
         if stats.skipped:
             logger.warning("%d unreadable images were skipped", len(stats.skipped))
     write_tensorrt_cache(stem + "_int8.calib.cache", ranges)
-    path = stem + "_int8.onnx"
-    save_model(quantize_qdq(fp32_path, ranges, config.calib_method), path)
-    exported = ExportedFile(
-        path, "int8", _agreement_with(fp32_path, path, verify_batches, common["num_classes"])
-    )
-    _log_agreement(path, "FP32 ONNX", exported.agreement)
-    _write_sidecar(
-        exported,
-        common,
-        {
-            "reference": "fp32 onnx",
-            "quantizer": "onnxruntime QDQ (symmetric int8, per-channel Conv weights)",
-            "calibration": {
-                "source": os.path.abspath(config.calib_data),
-                "kind": source.kind,
-                "split": config.calib_split if source.kind == "cityscapes" else None,
-                "count": config.calib_count,
-                "seed": config.seed,
-                "method": config.calib_method,
-                "skipped_images": len(stats.skipped),
-                "cache": os.path.abspath(cache_path),
-                "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
-            },
+    extra = {
+        "quantizer": "onnxruntime QDQ (symmetric int8, per-channel Conv weights)",
+        "calibration": {
+            "source": os.path.abspath(config.calib_data),
+            "kind": source.kind,
+            "split": config.calib_split if source.kind == "cityscapes" else None,
+            "count": config.calib_count,
+            "seed": config.seed,
+            "method": config.calib_method,
+            "skipped_images": len(stats.skipped),
+            "cache": os.path.abspath(cache_path),
+            "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
         },
+    }
+    quantized = quantize_qdq(fp32_path, ranges, config.calib_method)
+    return _write_variant(
+        quantized, stem + "_int8.onnx", "int8", fp32_path, verify_batches, common, extra
     )
-    return exported
