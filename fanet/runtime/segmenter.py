@@ -18,7 +18,7 @@ import numpy as np
 from fanet.runtime.backend import Backend
 from fanet.runtime.labels import train_id_palette
 from fanet.runtime.preprocess import as_color_image, preprocess
-from fanet.runtime.resize import resize_align_corners
+from fanet.runtime.resize import upsampled_argmax
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Segmenter:
                 labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
             return labels
         logits = np.asarray(output, dtype=np.float32)
-        return resize_align_corners(logits, (height, width)).argmax(0).astype(np.uint8)
+        return upsampled_argmax(logits, (height, width))
 
     segment = __call__
 

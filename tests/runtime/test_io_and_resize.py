@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from fanet.runtime.io_buffers import nbytes, resolve_shape, within_profile
-from fanet.runtime.resize import resize_align_corners
+from fanet.runtime.resize import resize_align_corners, upsampled_argmax
 
 
 def test_dynamic_dimensions_take_the_input_size():
@@ -30,3 +30,10 @@ def test_resize_matches_torch_align_corners(size):
         torch.from_numpy(maps)[None], size=size, mode="bilinear", align_corners=True
     )[0].numpy()
     np.testing.assert_allclose(resize_align_corners(maps, size), expected, atol=1e-5)
+
+
+def test_blocked_argmax_equals_argmax_of_the_full_resize():
+    logits = np.random.default_rng(1).standard_normal((19, 16, 32)).astype(np.float32)
+    expected = resize_align_corners(logits, (100, 250)).argmax(0)
+    labels = upsampled_argmax(logits, (100, 250))
+    assert labels.dtype == np.uint8 and (labels == expected).all()
