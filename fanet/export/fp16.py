@@ -131,12 +131,3 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     keep = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
-
-
-def fp32_node_count(model: onnx.ModelProto) -> int:
-    """How many compute nodes of ``model`` produce FP32 tensors (the FP32 islands)."""
-    inferred = onnx.shape_inference.infer_shapes(model).graph
-    float32 = {
-        v.name for v in inferred.value_info if v.type.tensor_type.elem_type == TensorProto.FLOAT
-    }
-    return sum(1 for n in inferred.node if n.op_type != "Cast" and set(n.output) & float32)

@@ -81,8 +81,6 @@ class Segmenter:
         logits = np.asarray(output, dtype=np.float32)
         return upsampled_argmax(logits, (height, width))
 
-    segment = __call__
-
     @staticmethod
     def colorize(labels: np.ndarray) -> np.ndarray:
         """Cityscapes colours of a train-ID map, H x W x 3 uint8 in BGR (OpenCV) order."""

@@ -212,11 +212,7 @@ class TensorRTBackend(Backend):
 
     def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         self.check_inputs(inputs)
-        self._set_shapes(inputs)
-        for tensor in self._tensors:
-            if tensor.is_input:
-                np.copyto(tensor.host, inputs[tensor.name], casting="same_kind")
-                self._cuda.copy_to_device(tensor.device, tensor.host, self._stream)
+        self._upload(inputs)
         self.enqueue_compute()
         outputs = {}
         for tensor in self._tensors:
@@ -226,13 +222,17 @@ class TensorRTBackend(Backend):
         self._cuda.synchronize(self._stream)
         return {name: array.copy() for name, array in outputs.items()}
 
-    def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
-        """Engine execution alone, timed with CUDA events on the backend's stream."""
+    def _upload(self, inputs: Dict[str, np.ndarray]) -> None:
+        """Set the input shapes and queue the inputs' copies to the device."""
         self._set_shapes(inputs)
         for tensor in self._tensors:
             if tensor.is_input:
                 np.copyto(tensor.host, inputs[tensor.name], casting="same_kind")
                 self._cuda.copy_to_device(tensor.device, tensor.host, self._stream)
+
+    def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
+        """Engine execution alone, timed with CUDA events on the backend's stream."""
+        self._upload(inputs)
         start, end = self._cuda.create_event(), self._cuda.create_event()
         self._cuda.record(start, self._stream)
         self.enqueue_compute()
