@@ -3,6 +3,10 @@
 Symmetric int8 with zero point 0, per-channel weight scales on every Conv and per-tensor
 activation scales: the Q/DQ form TensorRT 8.0-11 builds. The attention MatMuls stay
 float (their unnormalised sums have no stable range).
+
+Every Conv reads its input through a Q/DQ pair of its own (see
+``dedicate_quantized_inputs``): ONNX Runtime's CPU provider runs a Conv as a true
+integer ``QLinearConv`` only then; TensorRT reads either form.
 """
 
 from __future__ import annotations
@@ -109,4 +113,68 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
         },
     )
     quantizer.quantize_model()
+    dedicate_quantized_inputs(quantizer.model.graph())
+    quantizer.model.topological_sort()  # the quantizer appends its nodes out of order
     return quantizer.model.model
+
+
+def dedicate_quantized_inputs(graph) -> int:
+    """Give each quantized consumer of a shared activation Q/DQ pair a pair of its own.
+
+    ONNX Runtime's CPU provider converts int8 activation pairs to uint8 (its fast x86
+    kernels) one Q->DQ pair at a time, and only where the pair feeds one node; a Conv
+    whose input pair is shared (a residual block's input, the q/k/v projections) stays a
+    float Conv. The copies quantize with the same values, so the graph computes exactly
+    what it did; their scale and zero point are separate initializers so that common
+    subexpression elimination does not merge them back. Returns the number of copies.
+    """
+    producers = {output: node for node in graph.node for output in node.output}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers.setdefault(name, []).append(node)
+
+    nodes, copies = [], 0
+    for node in graph.node:
+        nodes.append(node)
+        quantize = producers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if quantize is None or quantize.op_type != "QuantizeLinear":
+            continue
+        shared = readers.get(node.output[0], [])
+        quantized = [reader for reader in shared if reader.op_type in QUANTIZED_OPS]
+        keeps_original = len(shared) > len(quantized)
+        for reader in quantized[0 if keeps_original else 1 :]:
+            copies += 1
+            pair = _copy_pair(graph, quantize, node, f"_for_{copies}")
+            nodes.extend(pair)
+            _rename_input(reader, node.output[0], pair[1].output[0])
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return copies
+
+
+def _copy_pair(graph, quantize, dequantize, suffix: str) -> tuple:
+    """Copies of ``quantize`` -> ``dequantize`` with their own scale and zero point."""
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    parameters = []
+    for name in quantize.input[1:]:
+        tensor = graph.initializer.add()
+        tensor.CopyFrom(initializers[name])
+        tensor.name = name + suffix
+        parameters.append(tensor.name)
+    quantize_copy = _renamed_copy(quantize, quantize.input[0], parameters, suffix)
+    dequantize_copy = _renamed_copy(dequantize, quantize_copy.output[0], parameters, suffix)
+    return quantize_copy, dequantize_copy
+
+
+def _renamed_copy(node, data: str, parameters: list, suffix: str):
+    copy = type(node)()
+    copy.CopyFrom(node)
+    copy.name = node.name + suffix
+    copy.input[:] = [data, *parameters]
+    copy.output[:] = [node.output[0] + suffix]
+    return copy
+
+
+def _rename_input(node, old: str, new: str) -> None:
+    node.input[:] = [new if name == old else name for name in node.input]

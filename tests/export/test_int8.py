@@ -9,8 +9,10 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
 
+from fanet.export.int8 import dedicate_quantized_inputs
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.metrics import labels_agreement
 from fanet.runtime.preprocess import preprocess
@@ -71,6 +73,67 @@ def test_qdq_graph_is_symmetric_per_channel_int8(int8_export):
     assert not any(
         n.op_type == "MatMul" and n.input[0].endswith("DequantizeLinear_Output") for n in graph.node
     )
+
+
+def test_every_conv_reads_a_pair_of_its_own(int8_export):
+    _, files = int8_export
+    model = onnx.load(files["int8"].path)
+    onnx.checker.check_model(model)  # includes topological order, which parsers rely on
+    nodes = model.graph.node
+    producers = {output: node for node in nodes for output in node.output}
+    readers = {name: sum(name in node.input for node in nodes) for name in producers}
+    for conv in (node for node in nodes if node.op_type == "Conv"):
+        dequantize = producers[conv.input[0]]
+        assert dequantize.op_type == "DequantizeLinear" and readers[conv.input[0]] == 1
+        assert readers[dequantize.input[0]] == 1, f"{conv.name} shares its Q/DQ pair"
+
+
+def test_onnxruntime_runs_the_convolutions_as_integer_kernels(int8_export, tmp_path):
+    _, files = int8_export
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(files["int8"].path, options, providers=["CPUExecutionProvider"])
+    ops = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+    integer, total = ops.count("QLinearConv"), ops.count("QLinearConv") + ops.count("Conv")
+    print(f"ONNX Runtime CPU runs {integer} of {total} convolutions as QLinearConv")
+    assert integer >= 0.8 * total
+
+
+def _shared_pair_graph():
+    """x -> Q -> DQ feeding two Convs and a Relu: the pair three nodes share."""
+    scale = numpy_helper.from_array(np.array(0.05, np.float32), "scale")
+    zero = numpy_helper.from_array(np.array(0, np.int8), "zero")
+    weights = np.random.default_rng(0).normal(size=(2, 4, 4, 1, 1)).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "scale", "zero"], ["xd"], name="dq"),
+        helper.make_node("Conv", ["xd", "w0"], ["a"], name="conv0"),
+        helper.make_node("Conv", ["xd", "w1"], ["b"], name="conv1"),
+        helper.make_node("Relu", ["xd"], ["c"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4, 3, 3]) for name in "abc"],
+        [scale, zero, *(numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(weights))],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+
+
+def test_dedicated_pairs_compute_exactly_what_the_shared_pair_did():
+    model = _shared_pair_graph()
+    x = np.random.default_rng(1).normal(size=(1, 4, 3, 3)).astype(np.float32)
+    before = ReferenceEvaluator(model).run(None, {"x": x})
+    assert dedicate_quantized_inputs(model.graph) == 2
+    onnx.checker.check_model(model)
+    after = ReferenceEvaluator(model).run(None, {"x": x})
+    for expected, actual in zip(before, after, strict=True):
+        np.testing.assert_array_equal(actual, expected)
+    readers = {name: [n.name for n in model.graph.node if name in n.input] for name in ("xd", "xq")}
+    assert readers == {"xd": ["relu"], "xq": ["dq"]}
+    assert len({n.input[1] for n in model.graph.node if n.op_type == "QuantizeLinear"}) == 3
 
 
 def test_sidecar_records_calibration_and_agreement(int8_export):
