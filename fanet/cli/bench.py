@@ -170,12 +170,12 @@ def _model_for(args: argparse.Namespace, row: Row, size: Tuple[int, int]) -> Any
         if args.weights:
             return args.weights
         try:
-            from fanet.model import create_model
+            from fanet.model import random_model
         except ImportError:
             raise ConfigError("the torch backend needs PyTorch: pip install torch") from None
 
-        logger.warning("PyTorch rows use RANDOM weights (no --weights)")
-        return create_model(args.arch or "fanet18")
+        logger.warning("PyTorch rows use RANDOM weights (no --weights), those of the exports")
+        return random_model(args.arch or "fanet18")
     onnx = args.onnx or (None if args.weights else _local_export())
     if onnx:
         return _onnx_variant(onnx, row, size)

@@ -25,7 +25,7 @@ from fanet.export.fp16 import attention_nodes, convert_to_fp16
 from fanet.export.int8 import calibrate_ranges, quantize_qdq
 from fanet.export.onnx_export import DYNAMIC_EXAMPLE_SIZE, export_onnx, save_model
 from fanet.metrics import labels_agreement, logits_agreement
-from fanet.model import create_model, model_from_checkpoint
+from fanet.model import model_from_checkpoint, random_model
 from fanet.model.fanet import FANet
 from fanet.runtime.files import check_writable_folder, sha256_file
 from fanet.runtime.metadata import IMAGENET_MEAN, IMAGENET_STD, INPUT_NAME, write_sidecar
@@ -90,8 +90,7 @@ def _validate(config: ExportConfig) -> None:
 def _load_model(config: ExportConfig) -> FANet:
     if config.weights is not None:
         return model_from_checkpoint(config.weights, config.arch, config.num_classes)
-    torch.manual_seed(config.seed)
-    return create_model(config.arch or "fanet18", config.num_classes or 19)
+    return random_model(config.arch or "fanet18", config.seed, config.num_classes or 19)
 
 
 def _stem(config: ExportConfig, model: FANet) -> str:

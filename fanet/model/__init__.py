@@ -12,7 +12,7 @@ from fanet.model.checkpoint import (
 from fanet.model.fanet import FANet
 from fanet.model.fuse import fuse_bn
 from fanet.model.macs import PAPER_TABLE_I, attention_macs, count_macs, count_parameters
-from fanet.model.registry import create_model, list_models
+from fanet.model.registry import create_model, list_models, random_model
 
 __all__ = [
     "FANet",
@@ -31,5 +31,6 @@ __all__ = [
     "load_checkpoint",
     "load_imagenet_backbone",
     "model_from_checkpoint",
+    "random_model",
     "read_state_dict",
 ]

@@ -8,7 +8,7 @@ import torch
 from conftest import golden_outputs, golden_state_dict
 
 from fanet.errors import ConfigError
-from fanet.model import create_model, fuse_bn, list_models, model_from_checkpoint
+from fanet.model import create_model, fuse_bn, list_models, model_from_checkpoint, random_model
 
 
 @pytest.mark.parametrize("arch", ["fanet18", "fanet34"])
@@ -65,3 +65,13 @@ def test_registry_lists_models_and_rejects_unknown_names():
     assert create_model("fanet34", num_classes=7).clslayer.conv_out.out_channels == 7
     with pytest.raises(ConfigError, match="fanet18, fanet34"):
         create_model("fanet50")
+
+
+def test_random_model_is_the_same_for_a_seed_and_leaves_the_global_generator():
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first, again, other = (random_model("fanet18", seed) for seed in (0, 0, 1))
+    assert torch.rand(1) == expected_next
+    weights = [m.state_dict()["clslayer.conv_out.weight"] for m in (first, again, other)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
