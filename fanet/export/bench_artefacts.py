@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from fanet import __version__
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.runtime.files import sha256_file
 from fanet.runtime.metadata import VARIANT_SUFFIXES, read_json_or_none, sidecar_path
@@ -22,11 +23,16 @@ def bench_onnx(
     work_dir: str,
     calib_data: str | None = None,
 ) -> str:
-    """The ``precision`` ONNX of ``weights`` at ``size``, exported into ``work_dir`` once."""
+    """The ``precision`` ONNX of ``weights`` at ``size``, exported into ``work_dir`` once.
+
+    An export is reused while its sidecar names this version of fanet; an older one is
+    exported again, since the graph fanet writes may have changed.
+    """
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
     name = f"{tag}_{size[0]}x{size[1]}"
     path = os.path.join(work_dir, name + VARIANT_SUFFIXES[precision] + ".onnx")
-    if os.path.isfile(path) and read_json_or_none(sidecar_path(path)) is not None:
+    sidecar = read_json_or_none(sidecar_path(path))
+    if os.path.isfile(path) and sidecar and sidecar.get("fanet_version") == __version__:
         return path
     if precision == "int8" and calib_data is None:
         calib_data = _synthetic_calibration(work_dir, size)

@@ -1,0 +1,24 @@
+"""Benchmark exports: made once per checkpoint and size, made again by a newer fanet."""
+
+import json
+from pathlib import Path
+
+from fanet import __version__
+from fanet.export.bench_artefacts import bench_onnx
+from fanet.runtime.metadata import sidecar_path
+
+
+def _export(work_dir: Path) -> Path:
+    return Path(bench_onnx(None, "fanet18", (64, 128), "fp32", str(work_dir)))
+
+
+def test_export_is_reused_until_fanet_changes(tmp_path):
+    path = _export(tmp_path)
+    sidecar = Path(sidecar_path(str(path)))
+    written = path.stat().st_mtime_ns
+    assert _export(tmp_path) == path and path.stat().st_mtime_ns == written
+
+    record = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**record, "fanet_version": "0.0.1"}))
+    assert _export(tmp_path) == path and path.stat().st_mtime_ns != written
+    assert json.loads(sidecar.read_text())["fanet_version"] == __version__
