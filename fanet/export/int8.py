@@ -128,6 +128,7 @@ def dedicate_quantized_inputs(graph) -> int:
     what it did; their scale and zero point are separate initializers so that common
     subexpression elimination does not merge them back. Returns the number of copies.
     """
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}
     readers: dict[str, list] = {}
     for node in graph.node:
@@ -145,7 +146,7 @@ def dedicate_quantized_inputs(graph) -> int:
         keeps_original = len(shared) > len(quantized)
         for reader in quantized[0 if keeps_original else 1 :]:
             copies += 1
-            pair = _copy_pair(graph, quantize, node, f"_for_{copies}")
+            pair = _copy_pair(graph, initializers, quantize, node, f"_for_{copies}")
             nodes.extend(pair)
             _rename_input(reader, node.output[0], pair[1].output[0])
     del graph.node[:]
@@ -153,9 +154,8 @@ def dedicate_quantized_inputs(graph) -> int:
     return copies
 
 
-def _copy_pair(graph, quantize, dequantize, suffix: str) -> tuple:
+def _copy_pair(graph, initializers: dict, quantize, dequantize, suffix: str) -> tuple:
     """Copies of ``quantize`` -> ``dequantize`` with their own scale and zero point."""
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
     parameters = []
     for name in quantize.input[1:]:
         tensor = graph.initializer.add()
