@@ -250,8 +250,10 @@ def _main(args: argparse.Namespace) -> int:
         "interrupted": False,
     }
     with TegraStats() as tegra:
-        for row in rows:
-            for size in sizes:
+        # Resolution-major: the rows compared at one size are measured minutes apart at
+        # most, so a shared machine's drift moves them together.
+        for size in sizes:
+            for row in rows:
                 label = "{} {}x{}".format(row.label, size[0], size[1])
                 logger.info("measuring %s", label)
                 try:

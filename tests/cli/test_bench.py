@@ -81,6 +81,8 @@ def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys
                 str(trained_checkpoint),
                 "--res",
                 "64x128",
+                "--res",
+                "64x64",
                 "--backend",
                 "onnxruntime",
                 "--torch-eager",
@@ -93,7 +95,13 @@ def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert [e["label"] for e in report["results"]] == ["onnxruntime fp32", "torch eager fp32"]
+    measured = [(e["resolution"], e["label"]) for e in report["results"]]
+    assert measured == [  # resolution-major: compared rows are measured back to back
+        ("64x128", "onnxruntime fp32"),
+        ("64x128", "torch eager fp32"),
+        ("64x64", "onnxruntime fp32"),
+        ("64x64", "torch eager fp32"),
+    ]
     assert all(e["fps"] > 0 for e in report["results"])
 
 
