@@ -4,12 +4,12 @@ The released network never divides k^T v by n = H*W, so the attention products a
 ``latlayer3``'s input grow with the input area and overflow FP16 (max 65,504) on large
 inputs. :func:`convert_to_fp16` types every float tensor FP16 except in nodes selected
 by ``keep_fp32`` and inserts the Casts between the two; :func:`attention_nodes` selects
-each fast attention module's normalisation, products, reshapes and ``latlayer3``.
+each fast attention module's normalisation, products, reshapes and ``latlayer3`` by the
+graph's structure (``fanet.runtime.attention_islands``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -18,20 +18,26 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fanet.export.errors import ExportError
 from fanet.export.onnx_export import replace_nodes_by_initializers
+from fanet.runtime.attention_islands import IslandError, attention_islands
 
 FP16_MAX = float(np.finfo(np.float16).max)
-# Ops of a fast attention module itself (not of its q/k/v/up/smooth sub-layers), and latlayer3.
-_ATTENTION_NODE = re.compile(r"^/net/fam_\d+/(?:[A-Za-z]+(?:_\d+)?$|latlayer3/)")
 # Inputs that keep their own type whatever the node's precision (Resize's roi and scales).
 _FIXED_INPUTS = {"Resize": {1, 2}}
 _TYPE_AGNOSTIC_OPS = {"Shape"}
 
 
+def constant_names(graph: onnx.GraphProto) -> set[str]:
+    """Initializers and ``Constant`` node outputs: the tensors fixed at build time."""
+    names = {tensor.name for tensor in graph.initializer}
+    return names | {out for node in graph.node if node.op_type == "Constant" for out in node.output}
+
+
 def attention_nodes(model: onnx.ModelProto) -> Callable[[onnx.NodeProto], bool]:
-    """Predicate selecting the fast-attention nodes of a graph exported by fanet."""
-    names = {node.name for node in model.graph.node if _ATTENTION_NODE.match(node.name)}
-    if not any(node.op_type == "MatMul" and node.name in names for node in model.graph.node):
-        raise ExportError("no fast attention nodes found: was this graph exported by fanet?")
+    """Predicate selecting the fast-attention nodes that must stay FP32 (by structure)."""
+    try:
+        names = set(attention_islands(model.graph.node, constant_names(model.graph)))
+    except IslandError as exc:
+        raise ExportError(str(exc)) from None
     return lambda node: node.name in names
 
 

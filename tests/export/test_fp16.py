@@ -13,20 +13,27 @@ from fanet.runtime.preprocess import preprocess
 from fanet.train.synthetic import render_scene
 
 VALUE_SCALE = 8.0
+QUERY_KEY_SCALE = 64.0
 
 
 def _large_attention_model(checkpoint):
-    """The trained FANet-18, reparametrised so that its attention sums are 8x larger.
+    """The trained FANet-18, reparametrised so that its attention sums are 8x larger and
+    its query/key projections 64x larger.
 
     Values v = LeakyReLU(BN(.)) scale exactly with the BN affine (LeakyReLU is positively
     homogeneous), and latlayer3's BN statistics absorb the factor (mean x s, var x s^2),
     as a trained network's can: the FP32 output is unchanged, while q (k^T v) reaches
-    ~8e4 at 1024x2048 and ~3.6e5 at 2048x4096, past FP16's 65,504.
+    ~8e4 at 1024x2048 and ~3.6e5 at 2048x4096, past FP16's 65,504. Queries and keys are
+    L2-normalised, so scaling their (linear) projections changes nothing either, but puts
+    the ReduceL2 inputs past 256, where TensorRT's x*x overflows in FP16.
     """
     model = model_from_checkpoint(checkpoint)
     with torch.no_grad():
         for name in ("fam_32", "fam_16", "fam_8", "fam_4"):
             module = getattr(model, name)
+            for projection in (module.w_qs, module.w_ks):
+                projection.bn.weight.mul_(QUERY_KEY_SCALE)
+                projection.bn.bias.mul_(QUERY_KEY_SCALE)
             module.w_vs.bn.weight.mul_(VALUE_SCALE)
             module.w_vs.bn.bias.mul_(VALUE_SCALE)
             module.latlayer3.bn.running_mean.mul_(VALUE_SCALE)
@@ -48,9 +55,8 @@ def graphs(tmp_path_factory, trained_checkpoint):
     fp32 = onnx.load(str(path))
     ours = convert_to_fp16(fp32, attention_nodes(fp32))
     naive = convert_to_fp16(fp32)
-    return {
-        name: _session(proto) for name, proto in (("fp32", fp32), ("ours", ours), ("naive", naive))
-    }
+    protos = {"fp32": fp32, "ours": ours, "naive": naive}
+    return {name: _session(proto) for name, proto in protos.items()} | {"protos": protos}
 
 
 def _input(height, width):
@@ -103,3 +109,42 @@ def test_attention_products_stay_fp32_and_io_types(tmp_path):
         assert all(types[n.output[0]] == onnx.TensorProto.FLOAT16 for n in convs[:-1])
         assert inferred.input[0].type.tensor_type.elem_type == io_type
         assert inferred.output[0].type.tensor_type.elem_type == io_type
+
+
+def _with_outputs(model, names):
+    extended = onnx.ModelProto()
+    extended.CopyFrom(model)
+    extended.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names)
+    return _session(extended)
+
+
+def _tensorrt_reduce_l2_fp16(x):
+    """ReduceL2 over channels as TensorRT imports it, x*x -> ReduceSum -> Sqrt, in FP16."""
+    x16 = x.astype(np.float16)
+    with np.errstate(over="ignore"):
+        return np.sqrt((x16 * x16).sum(axis=1, dtype=np.float16))
+
+
+def test_tensorrt_fp16_reduce_l2_overflows_where_our_graph_keeps_fp32(graphs):
+    fp32, ours = graphs["protos"]["fp32"], graphs["protos"]["ours"]
+    norm_inputs = [n.input[0] for n in fp32.graph.node if n.op_type == "ReduceL2"]
+    assert len(norm_inputs) == 8
+    values = _with_outputs(fp32, norm_inputs).run(norm_inputs, _input(512, 1024))
+    emulated = [_tensorrt_reduce_l2_fp16(x) for x in values]
+    overflowing = sum(not np.isfinite(e).all() for e in emulated)
+    print(f"FP16 x*x -> ReduceSum -> Sqrt overflows on {overflowing} of 8 attention inputs")
+    assert overflowing > 0
+    assert all(np.isfinite(np.sqrt((x.astype(np.float32) ** 2).sum(axis=1))).all() for x in values)
+    inferred = onnx.shape_inference.infer_shapes(ours).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.value_info}
+    types.update((t.name, t.data_type) for t in inferred.initializer)
+    attention_ops = ("ReduceL2", "ReduceSumSquare", "Sqrt", "Div", "MatMul")
+    reads = [
+        (n.op_type, types.get(name))
+        for n in inferred.node
+        if n.op_type in attention_ops
+        for name in n.input
+    ]
+    assert len([r for r in reads if r[0] == "ReduceL2"]) == 8
+    assert all(dtype == onnx.TensorProto.FLOAT for _, dtype in reads), reads
+    assert np.isfinite(graphs["ours"].run(None, _input(512, 1024))[0]).all()
