@@ -13,6 +13,7 @@ import tensorrt as trt
 
 from fanet import __version__
 from fanet.errors import ConfigError
+from fanet.runtime.attention_islands import IslandError, attention_islands
 from fanet.runtime.cuda_memory import load_cuda_runtime
 from fanet.runtime.engine_record import (
     EngineError,
@@ -23,8 +24,11 @@ from fanet.runtime.engine_record import (
 )
 from fanet.runtime.files import atomic_write, sha256_file
 from fanet.runtime.metadata import INPUT_NAME, export_stem, onnx_variants, read_sidecar
+from fanet.runtime.onnx_graph import Graph, read_model
 from fanet.runtime.tensorrt_backend import TRT_LOGGER, machine_info
-from fanet.runtime.trt_versions import BuildPlan, build_plan, parse_version
+from fanet.runtime.trt_conformance import NUMERICS, REJECTED, check_graph, require_conformance
+from fanet.runtime.trt_precision import pin_fp32
+from fanet.runtime.trt_versions import BuildPlan, Version, build_plan, parse_version
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +141,15 @@ def build_engine(
                 source, sidecar["opset"], version[0], version[1], plan.max_opset, plan.max_opset
             )
         )
+    graph = _conforming_graph(source, version)
+    if precision == "int8" and plan.strongly_typed and plan.onnx_variant == "int8":
+        logger.warning(
+            "%s has FP32 float parts: TensorRT %d.%d runs every unquantized layer in FP32 "
+            "(re-export with --int8 for the FP16-typed _int8_fp16.onnx)",
+            os.path.basename(source),
+            version[0],
+            version[1],
+        )
     shapes = _profile_shapes(sidecar, profile)
     engine_path = engine_path or "{}_{}.engine".format(export_stem(onnx_path), precision)
 
@@ -150,6 +163,8 @@ def build_engine(
             "TensorRT cannot parse {}: {}".format(source, "; ".join(errors) or "unknown error")
         )
     config = _configure(builder, plan, workspace_mib, dla_core)
+    if plan.pin_attention_fp32:
+        _pin_attention(network, graph)
     if shapes:
         optimization = builder.create_optimization_profile()
         optimization.set_shape(
@@ -202,6 +217,26 @@ def build_engine(
     )
     write_record(engine_path, record)
     return engine_path
+
+
+def _conforming_graph(source: str, version: Version) -> Graph:
+    """The graph of ``source``, refused when TensorRT ``version``'s parser would reject it."""
+    graph = read_model(source)
+    require_conformance(graph, [version], source, kinds=(REJECTED,))
+    for finding in check_graph(graph, version):
+        if finding.kind == NUMERICS:
+            logger.warning("%s: %s", os.path.basename(source), finding)
+    return graph
+
+
+def _pin_attention(network: trt.INetworkDefinition, graph: Graph) -> None:
+    """Keep the fast attention FP32 in a weakly typed FP16/INT8 build."""
+    try:
+        islands = attention_islands(graph.nodes, graph.constants())
+    except IslandError as exc:
+        raise EngineError(str(exc)) from None
+    pinned = pin_fp32(network, trt, islands)
+    logger.info("pinned %d layers of the fast attention to FP32", len(pinned))
 
 
 def _load_timing_cache(

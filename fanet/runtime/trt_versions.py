@@ -6,15 +6,24 @@ API generations (TENSORRT_NOTES.md):
 - 8.5-10.x: named tensors (``set_tensor_address``, ``execute_async_v3``), memory pools.
 - 10.x: bindings API gone; weak typing (precision flags) deprecated from 10.12.
 - 11.x: strongly typed only: no FP16/INT8 flags, no calibrators; precision is in the ONNX.
+
+Where FP16 or INT8 comes from builder flags (weak typing), the fast attention is pinned to
+FP32 (``fanet.runtime.trt_precision``) under ``OBEY_PRECISION_CONSTRAINTS``; where it comes
+from a typed graph (strong typing), the graph keeps it FP32 itself.
 """
 
 import re
 from typing import NamedTuple, Optional, Tuple
 
 from fanet.errors import ConfigError, MissingDependencyError
+from fanet.runtime.trt_rules import generation
 
 Version = Tuple[int, int]
 PRECISIONS = ("fp32", "fp16", "int8")
+STRONGLY_TYPED_ONLY = (11, 0)
+WEAK_TYPING_DEPRECATED = (10, 12)
+# The typed graph a strongly typed build of each precision parses.
+TYPED_VARIANT = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_fp16"}
 
 
 def parse_version(text: str) -> Version:
@@ -36,6 +45,7 @@ class BuildPlan(NamedTuple):
     workspace_api: str  # "max_workspace_size" (< 8.4) or "memory_pool_limit"
     implicit_calibration: bool  # an IInt8EntropyCalibrator2 is allowed
     max_opset: int
+    pin_attention_fp32: bool  # pin the attention layers to FP32 (weakly typed FP16/INT8)
 
 
 class RuntimePlan(NamedTuple):
@@ -46,11 +56,7 @@ class RuntimePlan(NamedTuple):
 
 def max_onnx_opset(version: Version) -> int:
     """Newest ONNX opset the TensorRT ONNX parser of ``version`` accepts."""
-    if version < (8, 4):
-        return 13
-    if version < (10, 0):
-        return 17
-    return 20
+    return generation(version).max_opset
 
 
 def runtime_plan(version: Version) -> RuntimePlan:
@@ -77,15 +83,15 @@ def build_plan(
         raise ConfigError("this GPU has no fast INT8 (e.g. Jetson Nano, sm_53): use --fp16")
     if precision == "fp16" and not fast_fp16:
         raise ConfigError("this GPU has no fast FP16: build fp32")
-    strongly_typed = version >= (11, 0)
-    if implicit_calibration and (precision != "int8" or strongly_typed):
+    strongly_typed_only = version >= STRONGLY_TYPED_ONLY
+    if implicit_calibration and (precision != "int8" or strongly_typed_only):
         raise ConfigError(
             "implicit INT8 calibration exists only for --int8 on TensorRT 8.x-10.x "
             "(TensorRT 11 has no calibrators: export with --int8 for a Q/DQ graph)"
         )
-    fp32_graph = precision == "fp32" or (precision == "fp16" and not strongly_typed)
-    # Builder flags (8.x-10.x) or a calibrator set the precision of an FP32 graph.
-    variant = "fp32" if fp32_graph or implicit_calibration else precision
+    variant, strongly_typed = _variant(
+        version, precision, available_variants, implicit_calibration, strongly_typed_only
+    )
     if variant not in available_variants:
         hint = {"fp16": "fanet-export --fp16", "int8": "fanet-export --int8 --calib-data ..."}
         raise ConfigError(
@@ -97,12 +103,12 @@ def build_plan(
                 hint.get(variant, "fanet-export"),
             )
         )
+    weak_precision = not strongly_typed and precision != "fp32"
     flags: Tuple[str, ...] = ()
-    if not strongly_typed:
-        if precision == "fp16":
-            flags = ("FP16",)
-        elif precision == "int8":
-            flags = ("INT8", "FP16")  # FP16 for the layers left unquantized (attention)
+    if weak_precision:
+        # FP16 also for the INT8 build's unquantized layers; the pins keep the attention FP32.
+        flags = ("INT8", "FP16") if precision == "int8" else ("FP16",)
+        flags += ("OBEY_PRECISION_CONSTRAINTS",)
     return BuildPlan(
         precision=precision,
         onnx_variant=variant,
@@ -112,7 +118,35 @@ def build_plan(
         workspace_api="max_workspace_size" if version < (8, 4) else "memory_pool_limit",
         implicit_calibration=implicit_calibration,
         max_opset=max_onnx_opset(version),
+        pin_attention_fp32=weak_precision,
     )
+
+
+def _variant(
+    version: Version,
+    precision: str,
+    available: Tuple[str, ...],
+    implicit_calibration: bool,
+    strongly_typed_only: bool,
+) -> Tuple[str, bool]:
+    """(ONNX variant, strongly typed) for a build.
+
+    11.x parses the typed graph (an INT8 graph with FP32 float parts where the FP16-typed
+    one is missing). From 10.12, where weak typing is deprecated, the typed graph is used
+    when it was exported; otherwise the FP32 graph (FP16, implicit INT8) or the Q/DQ graph
+    (INT8) with builder flags.
+    """
+    typed = TYPED_VARIANT[precision]
+    if strongly_typed_only:
+        if precision == "int8" and typed not in available:
+            return "int8", True
+        return typed, True
+    weak_deprecated = version >= WEAK_TYPING_DEPRECATED and not implicit_calibration
+    if precision != "fp32" and weak_deprecated and typed in available:
+        return typed, True
+    if precision == "int8" and not implicit_calibration:
+        return "int8", False
+    return "fp32", False
 
 
 def require_tensorrt() -> Version:

@@ -22,7 +22,8 @@ ALL = ("fp32", "fp16", "int8")
         ("10.0.1", "named_tensors", 20, "memory_pool_limit", False),
         ("10.4.0", "named_tensors", 20, "memory_pool_limit", False),
         ("10.12.0.36", "named_tensors", 20, "memory_pool_limit", False),
-        ("11.4.0", "named_tensors", 20, "memory_pool_limit", False),
+        ("10.15.1", "named_tensors", 24, "memory_pool_limit", False),
+        ("11.4.0", "named_tensors", 24, "memory_pool_limit", False),
     ],
 )
 def test_api_generation(version, io_api, opset, workspace, explicit_batch):
@@ -33,10 +34,17 @@ def test_api_generation(version, io_api, opset, workspace, explicit_batch):
     assert plan.workspace_api == workspace and plan.explicit_batch_flag == explicit_batch
 
 
-@pytest.mark.parametrize("version", ["8.2", "8.5", "8.6", "10.0", "10.4", "10.12"])
+OBEY = "OBEY_PRECISION_CONSTRAINTS"
+
+
+@pytest.mark.parametrize("version", ["8.2", "8.5", "8.6", "10.0", "10.4", "10.8"])
 @pytest.mark.parametrize(
     "precision,variant,flags",
-    [("fp32", "fp32", ()), ("fp16", "fp32", ("FP16",)), ("int8", "int8", ("INT8", "FP16"))],
+    [
+        ("fp32", "fp32", ()),
+        ("fp16", "fp32", ("FP16", OBEY)),
+        ("int8", "int8", ("INT8", "FP16", OBEY)),
+    ],
 )
 def test_weakly_typed_versions_use_flags(version, precision, variant, flags):
     plan = build_plan(parse_version(version), precision, ALL)
@@ -45,9 +53,9 @@ def test_weakly_typed_versions_use_flags(version, precision, variant, flags):
 
 @pytest.mark.parametrize("precision", ALL)
 def test_tensorrt_11_is_strongly_typed_without_flags(precision):
-    plan = build_plan(parse_version("11.4.0"), precision, ALL)
+    plan = build_plan(parse_version("11.4.0"), precision, ALL + ("int8_fp16",))
     assert plan.strongly_typed and plan.builder_flags == ()
-    assert plan.onnx_variant == precision
+    assert plan.onnx_variant == {"int8": "int8_fp16"}.get(precision, precision)
 
 
 def test_fp16_on_11_needs_the_fp16_graph():
@@ -55,7 +63,7 @@ def test_fp16_on_11_needs_the_fp16_graph():
         ConfigError, match="FP16 ONNX graph, which is missing: run fanet-export --fp16"
     ):
         build_plan(parse_version("11.0"), "fp16", ("fp32",))
-    assert build_plan(parse_version("10.12"), "fp16", ("fp32",)).builder_flags == ("FP16",)
+    assert build_plan(parse_version("10.12"), "fp16", ("fp32",)).builder_flags == ("FP16", OBEY)
 
 
 def test_int8_needs_the_qdq_graph_or_a_calibrator():
