@@ -19,7 +19,7 @@ from fanet.runtime.backends import metadata_for, open_backend
 from fanet.runtime.benchmark import METRICS, Budget, measure
 from fanet.runtime.device_info import TegraStats, device_info
 from fanet.runtime.engine_record import read_record
-from fanet.runtime.metadata import onnx_variants, read_sidecar
+from fanet.runtime.metadata import onnx_variants, read_sidecar, variant_for
 from fanet.runtime.segmenter import Segmenter
 
 logger = logging.getLogger("fanet.cli.bench")
@@ -195,10 +195,13 @@ def _model_for(args: argparse.Namespace, row: Row, size: Tuple[int, int]) -> Any
 
 def _onnx_variant(onnx: str, row: Row, size: Tuple[int, int]) -> str:
     variants = onnx_variants(onnx)
-    wanted = "fp32" if row.backend == "tensorrt" else row.precision
+    wanted = "fp32" if row.backend == "tensorrt" else variant_for(row.backend, row.precision)
+    if wanted not in variants and wanted == "int8_onnxruntime" and "int8" in variants:
+        logger.warning("no %s graph: running TensorRT's INT8 form (slower on ONNX Runtime)", wanted)
+        wanted = "int8"
     if wanted not in variants:
         raise ConfigError(
-            "no {} graph beside {}: run fanet-export --{}".format(wanted, onnx, wanted)
+            "no {} graph beside {}: run fanet-export --{}".format(wanted, onnx, row.precision)
         )
     sidecar = read_sidecar(variants[wanted])
     fixed = sidecar.get("input_size")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
@@ -11,7 +12,8 @@ from fanet.export.int8 import CALIBRATION_METHODS
 from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
 from fanet.export.pipeline import ExportConfig, ExportedFile, run_export
 from fanet.model import list_models
-from fanet.runtime.trt_versions import installed_tensorrt_version
+from fanet.runtime.trt_rules import KNOWN_VERSIONS
+from fanet.runtime.trt_versions import installed_tensorrt_version, parse_version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-export --weights fanet18.pth --int8 --calib-data /data/cityscapes",
             "fanet-export --weights fanet18.pth --opset 13 --res 512x1024   # Jetson Nano, TRT 8.2",
             "fanet-export --weights fanet34.pkl --dynamic --output labels --full-res",
+            "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
             "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
         ],
     )
@@ -66,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --output labels: labels at the input resolution",
     )
+    graph.add_argument(
+        "--target-trt",
+        action="append",
+        type=_tensorrt_version,
+        metavar="X.Y",
+        help="TensorRT version every graph must conform to (repeatable; default: every known "
+        "version the opset serves: {})".format(", ".join("%d.%d" % v for v in KNOWN_VERSIONS)),
+    )
     precision = parser.add_argument_group("precision")
     precision.add_argument("--fp16", action="store_true", help="also write an FP16-typed graph")
     precision.add_argument(
@@ -99,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tensorrt_version(text: str) -> tuple[int, int]:
+    if not re.match(r"^\s*\d+\.\d+(\.\d+)*\s*$", text):
+        raise argparse.ArgumentTypeError(
+            f"TensorRT version must look like 8.6 or 10.3, got {text!r}"
+        )
+    return parse_version(text)
+
+
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
     return ExportConfig(
         weights=args.weights,
@@ -120,15 +139,16 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         seed=args.seed,
         output_dir=args.output_dir,
         name=args.name,
+        target_trt=tuple(args.target_trt or ()),
     )
 
 
 def _print_table(files: list[ExportedFile]) -> None:
-    print(f"{'precision':<9}  {'argmax agreement':>16}  {'max rel. error':>14}  file")
+    print(f"{'graph':<16}  {'argmax agreement':>16}  {'max rel. error':>14}  file")
     for exported in files:
         agreement = exported.agreement
         print(
-            f"{exported.precision:<9}  {agreement.get('argmax_agreement', float('nan')):16.4%}  "
+            f"{exported.variant:<16}  {agreement.get('argmax_agreement', float('nan')):16.4%}  "
             f"{agreement.get('max_rel', float('nan')):14.2e}  {exported.path}"
         )
     print("agreement: FP32 against PyTorch, FP16/INT8 against the FP32 graph (ONNX Runtime, CPU)")
@@ -137,10 +157,12 @@ def _print_table(files: list[ExportedFile]) -> None:
 def _next_step(files: list[ExportedFile]) -> None:
     if installed_tensorrt_version() is None:  # build the engines on the device instead
         precisions = {f.precision for f in files}
-        flags = "".join(f" --{p}" for p in ("fp16", "int8") if p in precisions)
+        commands = [f"  fanet-build {files[0].path}"]
+        commands += [
+            f"  fanet-build {files[0].path} --{p}" for p in ("fp16", "int8") if p in precisions
+        ]
         print(
-            f"\nTensorRT is not installed here. On the target device run:\n"
-            f"  fanet-build {files[0].path}{flags}",
+            "\nTensorRT is not installed here. On the target device run:\n" + "\n".join(commands),
             file=sys.stderr,
         )
         return

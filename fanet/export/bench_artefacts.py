@@ -8,7 +8,12 @@ import os
 from fanet import __version__
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.runtime.files import sha256_file
-from fanet.runtime.metadata import VARIANT_SUFFIXES, read_json_or_none, sidecar_path
+from fanet.runtime.metadata import (
+    VARIANT_SUFFIXES,
+    read_json_or_none,
+    sidecar_path,
+    variant_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +35,8 @@ def bench_onnx(
     """
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
     name = f"{tag}_{size[0]}x{size[1]}"
-    path = os.path.join(work_dir, name + VARIANT_SUFFIXES[precision] + ".onnx")
+    variant = variant_for("onnxruntime", precision)
+    path = os.path.join(work_dir, name + VARIANT_SUFFIXES[variant] + ".onnx")
     sidecar = read_json_or_none(sidecar_path(path))
     if os.path.isfile(path) and sidecar and sidecar.get("fanet_version") == __version__:
         return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +17,9 @@ from fanet.model import fuse_bn
 from fanet.model.fanet import FANet
 from fanet.runtime.files import atomic_write
 from fanet.runtime.metadata import INPUT_NAME
+
+if TYPE_CHECKING:
+    import onnx
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +58,15 @@ def export_onnx(
     opset: int = 17,
     output: str = "logits",
     full_res: bool = False,
+    check: Callable[[onnx.ModelProto], None] | None = None,
 ) -> None:
     """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic.
 
     The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
     ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). The file is checked
-    with ``onnx.checker`` before it replaces anything at ``path``.
+    with ``onnx.checker``, and by ``check`` if given, before it replaces anything at ``path``.
     """
-    import onnx
+    import onnx  # noqa: F811  (lazy: importing this module does not need onnx)
 
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; choose 13..20 (13 for TensorRT 8.2)")
@@ -81,6 +87,8 @@ def export_onnx(
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported graph fails onnx.checker: {exc}") from None
+    if check is not None:
+        check(proto)
     save_model(proto, path)
     logger.info(
         "wrote %s (opset %d, %s)",

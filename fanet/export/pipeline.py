@@ -1,8 +1,9 @@
 """``fanet-export`` as a library call: checkpoint -> FP32 / FP16 / INT8 ONNX with sidecars.
 
-Every graph is checked by ``onnx.checker``, run by ONNX Runtime on the CPU right after it
-is written, and compared with its reference (PyTorch for FP32, the FP32 graph for FP16
-and INT8); the figures are logged and stored in the sidecar.
+Every graph is checked by ``onnx.checker`` and, before it is saved, against the parser
+rules of every targeted TensorRT version (``fanet.runtime.trt_conformance``); then it is
+run by ONNX Runtime on the CPU and compared with its reference (PyTorch for FP32, the
+FP32 graph for FP16 and INT8); the figures are logged and stored in the sidecar.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -21,14 +23,28 @@ from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.sources import open_source
 from fanet.errors import ConfigError
 from fanet.export.errors import ExportError
-from fanet.export.fp16 import attention_nodes, convert_to_fp16
+from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
 from fanet.export.int8 import calibrate_ranges, quantize_qdq
 from fanet.export.onnx_export import DYNAMIC_EXAMPLE_SIZE, export_onnx, save_model
+from fanet.export.qdq_tensorrt import fp16_typed, quantize_for_tensorrt
 from fanet.metrics import labels_agreement, logits_agreement
 from fanet.model import model_from_checkpoint, random_model
 from fanet.model.fanet import FANet
+from fanet.runtime.attention_islands import attention_islands
 from fanet.runtime.files import check_writable_folder, sha256_file
-from fanet.runtime.metadata import IMAGENET_MEAN, IMAGENET_STD, INPUT_NAME, write_sidecar
+from fanet.runtime.metadata import (
+    CONSUMERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INPUT_NAME,
+    VARIANT_SUFFIXES,
+    sidecar_path,
+    write_sidecar,
+)
+from fanet.runtime.onnx_graph import parse_model
+from fanet.runtime.trt_conformance import require_conformance, version_text
+from fanet.runtime.trt_rules import Version, generation, versions_for_opset
+from fanet.runtime.trt_versions import WEAK_TYPING_DEPRECATED
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +75,24 @@ class ExportConfig:
     seed: int = 0
     output_dir: str = "."
     name: str | None = None
+    target_trt: tuple[Version, ...] = ()  # empty: every known version the opset serves
+
+    def targets(self) -> tuple[Version, ...]:
+        """The TensorRT versions every graph must conform to."""
+        return self.target_trt or versions_for_opset(self.opset)
 
 
 @dataclass
 class ExportedFile:
-    """One written graph: its path, precision and measured agreement."""
+    """One written graph: its path, precision, variant and measured agreement."""
 
     path: str
     precision: str
     agreement: dict[str, float] = field(default_factory=dict)
+    variant: str = ""
+
+    def __post_init__(self) -> None:
+        self.variant = self.variant or _variant_of(self.path)
 
 
 def _validate(config: ExportConfig) -> None:
@@ -85,6 +110,15 @@ def _validate(config: ExportConfig) -> None:
         raise ConfigError("--int8 needs a fixed --res: calibration crops have the export size")
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
+    for version in config.target_trt:
+        if version < (8, 2):
+            raise ConfigError(f"--target-trt {version_text(version)}: fanet supports 8.2 and newer")
+        rules = generation(version)
+        if not rules.min_opset <= config.opset <= rules.max_opset:
+            raise ConfigError(
+                f"TensorRT {version_text(version)} parses opsets {rules.min_opset}.."
+                f"{rules.max_opset}, not --opset {config.opset}: choose an opset in that range"
+            )
 
 
 def _load_model(config: ExportConfig) -> FANet:
@@ -103,7 +137,9 @@ def _stem(config: ExportConfig, model: FANet) -> str:
 def _run_onnx(path: str, batch: np.ndarray) -> np.ndarray:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # FP16 graphs: ORT warns of CPU kernels it lacks
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed_type = session.get_inputs()[0].type
     feed = batch.astype(np.float16) if "float16" in feed_type else batch
     return session.run(None, {INPUT_NAME: feed})[0]
@@ -167,7 +203,11 @@ def _log_agreement(path: str, reference: str, agreement: dict[str, float]) -> No
 
 
 def run_export(config: ExportConfig) -> list[ExportedFile]:
-    """Export as ``config`` asks; returns the written graphs (FP32 first)."""
+    """Export as ``config`` asks; returns the written graphs (FP32 first).
+
+    A graph that a targeted TensorRT would reject is never saved, and the files this run
+    created are removed.
+    """
     _validate(config)
     check_writable_folder(config.output_dir)
     source = None
@@ -192,11 +232,44 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     if config.random_weights:
         logger.warning("exporting RANDOM weights (seed %d): for speed tests only", config.seed)
 
+    created = [p for p in _artefact_paths(stem, config) if not os.path.exists(p)]
+    try:
+        return _export_all(model, stem, config, common, source)
+    except BaseException:
+        for path in created:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+
+
+def _artefact_paths(stem: str, config: ExportConfig) -> list[str]:
+    graphs = [stem + suffix + ".onnx" for suffix in VARIANT_SUFFIXES.values()]
+    caches = [stem + "_int8.calib.cache", config.calib_cache or stem + "_int8.calib.json"]
+    return graphs + [sidecar_path(g) for g in graphs] + caches
+
+
+def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -> list[str]:
+    """Refuse ``proto`` if a targeted TensorRT that reads its opset would reject it."""
+    graph = parse_model(proto.SerializeToString())
+    served = [
+        v for v in targets if generation(v).min_opset <= graph.opset <= generation(v).max_opset
+    ]
+    require_conformance(graph, served, label)
+    return [version_text(v) for v in served]
+
+
+def _export_all(model: FANet, stem: str, config: ExportConfig, common: dict, source) -> list:
     fp32_path = stem + ".onnx"
-    export_onnx(model, fp32_path, config.size, config.opset, config.output, config.full_res)
+    targets = config.targets()
+    checked: list[str] = []
+
+    def check(proto: onnx.ModelProto) -> None:
+        checked[:] = _conform(proto, os.path.basename(fp32_path), targets)
+
+    export_onnx(model, fp32_path, config.size, config.opset, config.output, config.full_res, check)
     fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_path, config))
     _log_agreement(fp32_path, "PyTorch", fp32.agreement)
-    _write_sidecar(fp32, common, {"reference": "pytorch"})
+    _write_sidecar(fp32, common, {"reference": "pytorch", "tensorrt_checked": checked})
     written = [fp32]
 
     verify_batches = None
@@ -207,7 +280,7 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     if config.fp16:
         written.append(_export_fp16(fp32_path, stem, config, common, verify_batches))
     if source is not None and verify_batches is not None:
-        written.append(_export_int8(fp32_path, stem, config, common, source, verify_batches))
+        written += _export_int8(fp32_path, stem, config, common, source, verify_batches)
     return written
 
 
@@ -221,6 +294,7 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
     record = dict(
         common,
         precision=exported.precision,
+        consumer=CONSUMERS[_variant_of(exported.path)],
         agreement=exported.agreement,
         onnx_sha256=sha256_file(exported.path),
         **extra,
@@ -228,19 +302,38 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
     write_sidecar(exported.path, record)
 
 
+def _variant_of(path: str) -> str:
+    stem = os.path.splitext(path)[0]
+    suffixes = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
+    return next(variant for variant, suffix in suffixes if stem.endswith(suffix))
+
+
+def _islands(proto: onnx.ModelProto) -> dict[str, Any]:
+    names = attention_islands(proto.graph.node, constant_names(proto.graph))
+    return {
+        "fp32_islands": "fast attention: normalisation, k^T v, q (k^T v), latlayer3",
+        "fp32_nodes": names,
+    }
+
+
 def _export_fp16(fp32_path, stem, config, common, verify_batches) -> ExportedFile:
     model = onnx.load(fp32_path)
     converted = convert_to_fp16(model, attention_nodes(model), fp16_io=config.fp16_io)
-    extra = {
-        "io_dtype": "float16" if config.fp16_io else "float32",
-        "fp32_islands": "fast attention: normalisation, k^T v, q (k^T v), latlayer3",
-    }
+    extra = dict(_islands(model), io_dtype="float16" if config.fp16_io else "float32")
     batches = verify_batches or _random_batches(config)
-    return _write_variant(converted, stem + "_fp16.onnx", "fp16", fp32_path, batches, common, extra)
+    path = stem + "_fp16.onnx"
+    return _write_variant(converted, path, "fp16", fp32_path, batches, common, extra, config)
 
 
-def _write_variant(proto, path, precision, fp32_path, batches, common, extra) -> ExportedFile:
-    """Save a lower-precision graph, measure it against the FP32 graph, write its sidecar."""
+def _write_variant(
+    proto, path, precision, fp32_path, batches, common, extra, config, tensorrt=True
+) -> ExportedFile:
+    """Check a lower-precision graph, save it, measure it against the FP32 graph, write
+    its sidecar. ``tensorrt=False`` for graphs no TensorRT reads (the CPU INT8 form)."""
+    if tensorrt:
+        extra = dict(
+            extra, tensorrt_checked=_conform(proto, os.path.basename(path), config.targets())
+        )
     save_model(proto, path)
     agreement = _agreement_with(fp32_path, path, batches, common["num_classes"])
     exported = ExportedFile(path, precision, agreement)
@@ -249,7 +342,13 @@ def _write_variant(proto, path, precision, fp32_path, batches, common, extra) ->
     return exported
 
 
-def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> ExportedFile:
+TENSORRT_QUANTIZER = (
+    "fanet Q/DQ for TensorRT (symmetric int8, per-channel Conv weights, float biases, "
+    "residual inputs quantized, attention and logits float)"
+)
+
+
+def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> list:
     fingerprint = {
         "onnx_sha256": sha256_file(fp32_path),
         "data": source.fingerprint(),
@@ -275,7 +374,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> Exp
             logger.warning("%d unreadable images were skipped", len(stats.skipped))
     write_tensorrt_cache(stem + "_int8.calib.cache", ranges)
     extra = {
-        "quantizer": "onnxruntime QDQ (symmetric int8, per-channel Conv weights)",
+        "quantizer": "onnxruntime QDQ (symmetric int8, per-channel Conv weights, a pair per Conv)",
         "calibration": {
             "source": os.path.abspath(config.calib_data),
             "kind": source.kind,
@@ -288,7 +387,47 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> Exp
             "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
         },
     }
-    quantized = quantize_qdq(fp32_path, ranges, config.calib_method)
-    return _write_variant(
-        quantized, stem + "_int8.onnx", "int8", fp32_path, verify_batches, common, extra
+    fp32 = onnx.load(fp32_path)
+    for_tensorrt = quantize_for_tensorrt(fp32, ranges)
+    islands = _islands(fp32)
+    written = [
+        _write_variant(
+            for_tensorrt,
+            stem + "_int8.onnx",
+            "int8",
+            fp32_path,
+            verify_batches,
+            common,
+            {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float32"},
+            config,
+        )
+    ]
+    if any(version >= WEAK_TYPING_DEPRECATED for version in config.targets()):
+        typed = fp16_typed(for_tensorrt, config.opset)
+        written.append(
+            _write_variant(
+                typed,
+                stem + "_int8_fp16.onnx",
+                "int8",
+                fp32_path,
+                verify_batches,
+                dict(common, opset=typed.opset_import[0].version),
+                {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float16"},
+                config,
+            )
+        )
+    for_cpu = quantize_qdq(fp32_path, ranges, config.calib_method)
+    written.append(
+        _write_variant(
+            for_cpu,
+            stem + "_int8_onnxruntime.onnx",
+            "int8",
+            fp32_path,
+            verify_batches,
+            common,
+            extra,
+            config,
+            tensorrt=False,
+        )
     )
+    return written

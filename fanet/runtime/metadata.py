@@ -31,7 +31,29 @@ DEFAULTS = {
 }
 
 
-VARIANT_SUFFIXES = {"fp32": "", "fp16": "_fp16", "int8": "_int8"}
+# The graphs one export writes, by variant. Each sidecar's ``consumer`` says who reads it:
+# ``_int8`` is TensorRT's Q/DQ form (FP32 float parts: weakly typed builds on 8.x-10.x),
+# ``_int8_fp16`` the same with FP16 float parts (strongly typed builds, opset >= 19),
+# ``_int8_onnxruntime`` the form ONNX Runtime's CPU provider runs as integer kernels.
+VARIANT_SUFFIXES = {
+    "fp32": "",
+    "fp16": "_fp16",
+    "int8": "_int8",
+    "int8_fp16": "_int8_fp16",
+    "int8_onnxruntime": "_int8_onnxruntime",
+}
+CONSUMERS = {
+    "fp32": "tensorrt, onnxruntime",
+    "fp16": "tensorrt (strongly typed), onnxruntime",
+    "int8": "tensorrt",
+    "int8_fp16": "tensorrt (strongly typed)",
+    "int8_onnxruntime": "onnxruntime",
+}
+
+
+def variant_for(backend: str, precision: str) -> str:
+    """The exported graph a ``backend`` runs for ``precision``."""
+    return "int8_onnxruntime" if backend == "onnxruntime" and precision == "int8" else precision
 
 
 class MetadataError(FanetError):
@@ -89,8 +111,8 @@ def read_json_or_none(path: str) -> Optional[Dict[str, Any]]:
 def export_stem(onnx_path: str) -> str:
     """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
     stem = os.path.splitext(onnx_path)[0]
-    for suffix in ("_fp16", "_int8"):
-        if stem.endswith(suffix):
+    for suffix in sorted(VARIANT_SUFFIXES.values(), key=len, reverse=True):
+        if suffix and stem.endswith(suffix):
             return stem[: -len(suffix)]
     return stem
 

@@ -15,7 +15,11 @@ from onnx.reference import ReferenceEvaluator
 from fanet.export.int8 import dedicate_quantized_inputs
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.metrics import labels_agreement
+from fanet.runtime.attention_islands import attention_islands
+from fanet.runtime.onnx_graph import parse_model
 from fanet.runtime.preprocess import preprocess
+from fanet.runtime.trt_conformance import check_graph
+from fanet.runtime.trt_rules import versions_for_opset
 
 SIZE = (128, 256)
 
@@ -32,7 +36,7 @@ def int8_export(trained_checkpoint, synthetic_cityscapes, tmp_path_factory):
         output_dir=str(out),
     )
     files = run_export(config)
-    return config, {f.precision: f for f in files}
+    return config, {f.variant: f for f in files}
 
 
 def _labels(path, batch):
@@ -40,23 +44,78 @@ def _labels(path, batch):
     return session.run(None, {"input": batch})[0].argmax(1)
 
 
-def test_int8_agrees_with_fp32_on_held_out_images(int8_export, synthetic_cityscapes):
+@pytest.mark.parametrize("variant", ["int8", "int8_fp16", "int8_onnxruntime"])
+def test_int8_agrees_with_fp32_on_held_out_images(int8_export, synthetic_cityscapes, variant):
     _, files = int8_export
     held_out = sorted((synthetic_cityscapes / "leftImg8bit" / "val").rglob("*.png"))
     reference, candidate = [], []
     for path in held_out:
         batch = preprocess(cv2.imread(str(path)))
         reference.append(_labels(files["fp32"].path, batch))
-        candidate.append(_labels(files["int8"].path, batch))
+        candidate.append(_labels(files[variant].path, batch))
     agreement = labels_agreement(np.stack(reference), np.stack(candidate), 19)
-    print(f"INT8 vs FP32 on {len(held_out)} held-out images: {agreement}")
-    assert agreement["argmax_agreement"] >= 0.98
+    print(f"{variant} vs FP32 on {len(held_out)} held-out images: {agreement}")
+    assert agreement["argmax_agreement"] >= 0.99
     assert agreement["miou"] >= 0.95
+
+
+def _initializers(graph):
+    return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+
+@pytest.mark.parametrize("variant", ["int8", "int8_fp16"])
+def test_tensorrt_form_follows_the_placement_guidance(int8_export, variant):
+    _, files = int8_export
+    model = onnx.load(files[variant].path)
+    graph = parse_model(model.SerializeToString())
+    versions = versions_for_opset(graph.opset)
+    assert all(check_graph(graph, version) == [] for version in versions), versions
+    initializers, nodes = _initializers(model.graph), model.graph.node
+    producer = {out: node for node in nodes for out in node.output}
+    island = set(attention_islands(graph.nodes, graph.constants()))
+    float_type = np.float16 if variant == "int8_fp16" else np.float32
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    for conv in convs:
+        dequantize = producer.get(conv.input[1])
+        if conv.name in island:  # latlayer3: FP32 and not quantized, as the rest of the attention
+            assert dequantize is None and producer.get(conv.input[0]).op_type == "Reshape"
+            assert initializers[conv.input[2]].dtype == np.float32
+            continue
+        if len(conv.input) > 2:  # float bias initializer (the classifier has none)
+            assert initializers[conv.input[2]].dtype == float_type
+        quantize = producer[dequantize.input[0]]
+        assert (dequantize.op_type, quantize.op_type) == ("DequantizeLinear", "QuantizeLinear")
+        weights = initializers[quantize.input[0]]
+        assert weights.dtype == float_type and quantize.attribute[0].i == 0  # axis 0
+        assert initializers[quantize.input[1]].shape == (weights.shape[0],)
+        assert producer[conv.input[0]].op_type == "DequantizeLinear"
+    zero_points = [initializers[n.input[2]] for n in nodes if n.op_type == "QuantizeLinear"]
+    assert all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    conv_outputs = {out for conv in convs for out in conv.output}
+    activated = {n.input[0] for n in nodes if n.op_type in ("LeakyRelu", "Relu")}
+    assert not any(
+        n.op_type == "QuantizeLinear" and n.input[0] in conv_outputs & activated for n in nodes
+    )
+    assert producer[model.graph.output[0].name].op_type in ("Conv", "Cast")
+    assert not any(
+        producer[i].op_type == "DequantizeLinear"
+        for n in nodes
+        if n.op_type == "MatMul"
+        for i in n.input
+    )
+    residual_adds = [
+        n for n in nodes if n.op_type == "Add" and any(i in conv_outputs for i in n.input)
+    ]
+    assert len(residual_adds) == 8  # one per ResNet block
+    assert all(
+        any(producer[i].op_type == "DequantizeLinear" for i in n.input) for n in residual_adds
+    )
+    print(f"{variant}: {len(convs) - 4} quantized Conv, {len(residual_adds)} INT8 residual Adds")
 
 
 def test_qdq_graph_is_symmetric_per_channel_int8(int8_export):
     _, files = int8_export
-    graph = onnx.load(files["int8"].path).graph
+    graph = onnx.load(files["int8_onnxruntime"].path).graph
     initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     dequantize = [n for n in graph.node if n.op_type == "DequantizeLinear"]
     zero_points = [initializers[n.input[2]] for n in dequantize if len(n.input) > 2]
@@ -77,7 +136,7 @@ def test_qdq_graph_is_symmetric_per_channel_int8(int8_export):
 
 def test_every_conv_reads_a_pair_of_its_own(int8_export):
     _, files = int8_export
-    model = onnx.load(files["int8"].path)
+    model = onnx.load(files["int8_onnxruntime"].path)
     onnx.checker.check_model(model)  # includes topological order, which parsers rely on
     nodes = model.graph.node
     producers = {output: node for node in nodes for output in node.output}
@@ -93,7 +152,9 @@ def test_onnxruntime_runs_the_convolutions_as_integer_kernels(int8_export, tmp_p
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    onnxruntime.InferenceSession(files["int8"].path, options, providers=["CPUExecutionProvider"])
+    onnxruntime.InferenceSession(
+        files["int8_onnxruntime"].path, options, providers=["CPUExecutionProvider"]
+    )
     ops = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
     integer, total = ops.count("QLinearConv"), ops.count("QLinearConv") + ops.count("Conv")
     print(f"ONNX Runtime CPU runs {integer} of {total} convolutions as QLinearConv")
@@ -140,6 +201,16 @@ def test_sidecar_records_calibration_and_agreement(int8_export):
     config, files = int8_export
     sidecar = json.loads(Path(files["int8"].path.replace(".onnx", ".json")).read_text())
     assert sidecar["precision"] == "int8" and sidecar["arch"] == "fanet18"
+    assert sidecar["consumer"] == "tensorrt" and sidecar["float_parts"] == "float32"
+    assert "8.4" in sidecar["tensorrt_checked"] and "11.1" in sidecar["tensorrt_checked"]
+    assert len(sidecar["fp32_nodes"]) == 72
+    for variant, consumer in (
+        ("int8_fp16", "tensorrt (strongly typed)"),
+        ("int8_onnxruntime", "onnxruntime"),
+    ):
+        other = json.loads(Path(files[variant].path.replace(".onnx", ".json")).read_text())
+        assert other["consumer"] == consumer
+    assert "tensorrt_checked" not in other
     assert sidecar["calibration"]["kind"] == "cityscapes"
     assert sidecar["calibration"]["count"] == 32 and sidecar["calibration"]["seed"] == 0
     assert sidecar["agreement"]["argmax_agreement"] > 0.9
