@@ -24,11 +24,11 @@ from fanet.runtime.engine_record import (
 )
 from fanet.runtime.files import atomic_write, sha256_file
 from fanet.runtime.metadata import INPUT_NAME, export_stem, onnx_variants, read_sidecar
-from fanet.runtime.onnx_graph import Graph, read_model
+from fanet.runtime.onnx_graph import Graph
 from fanet.runtime.tensorrt_backend import TRT_LOGGER, machine_info
-from fanet.runtime.trt_conformance import NUMERICS, REJECTED, check_graph, require_conformance
+from fanet.runtime.trt_conformance import buildable_graph
 from fanet.runtime.trt_precision import pin_fp32
-from fanet.runtime.trt_versions import BuildPlan, Version, build_plan, parse_version
+from fanet.runtime.trt_versions import BuildPlan, build_plan, parse_version
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def build_engine(
                 source, sidecar["opset"], version[0], version[1], plan.max_opset, plan.max_opset
             )
         )
-    graph = _conforming_graph(source, version)
+    graph = buildable_graph(source, version)
     if precision == "int8" and plan.strongly_typed and plan.onnx_variant == "int8":
         logger.warning(
             "%s has FP32 float parts: TensorRT %d.%d runs every unquantized layer in FP32 "
@@ -217,16 +217,6 @@ def build_engine(
     )
     write_record(engine_path, record)
     return engine_path
-
-
-def _conforming_graph(source: str, version: Version) -> Graph:
-    """The graph of ``source``, refused when TensorRT ``version``'s parser would reject it."""
-    graph = read_model(source)
-    require_conformance(graph, [version], source, kinds=(REJECTED,))
-    for finding in check_graph(graph, version):
-        if finding.kind == NUMERICS:
-            logger.warning("%s: %s", os.path.basename(source), finding)
-    return graph
 
 
 def _pin_attention(network: trt.INetworkDefinition, graph: Graph) -> None:

@@ -43,7 +43,7 @@ from fanet.runtime.metadata import (
 )
 from fanet.runtime.onnx_graph import parse_model
 from fanet.runtime.trt_conformance import require_conformance, version_text
-from fanet.runtime.trt_rules import Version, generation, versions_for_opset
+from fanet.runtime.trt_rules import Version, generation, serves, versions_for_opset
 from fanet.runtime.trt_versions import WEAK_TYPING_DEPRECATED
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def _validate(config: ExportConfig) -> None:
         if version < (8, 2):
             raise ConfigError(f"--target-trt {version_text(version)}: fanet supports 8.2 and newer")
         rules = generation(version)
-        if not rules.min_opset <= config.opset <= rules.max_opset:
+        if not serves(version, config.opset):
             raise ConfigError(
                 f"TensorRT {version_text(version)} parses opsets {rules.min_opset}.."
                 f"{rules.max_opset}, not --opset {config.opset}: choose an opset in that range"
@@ -251,9 +251,7 @@ def _artefact_paths(stem: str, config: ExportConfig) -> list[str]:
 def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -> list[str]:
     """Refuse ``proto`` if a targeted TensorRT that reads its opset would reject it."""
     graph = parse_model(proto.SerializeToString())
-    served = [
-        v for v in targets if generation(v).min_opset <= graph.opset <= generation(v).max_opset
-    ]
+    served = [version for version in targets if serves(version, graph.opset)]
     require_conformance(graph, served, label)
     return [version_text(v) for v in served]
 

@@ -8,7 +8,7 @@ operators FANet graphs use.
 """
 
 import struct
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -355,8 +355,6 @@ def _output_type(node: Node, types: Dict[str, int]) -> Optional[int]:
         return _FIXED_OUTPUT[op]
     if op in _BOOLEAN:
         return BOOL
-    if op == "TopK":
-        return first
     return first
 
 
@@ -376,20 +374,6 @@ def infer_dtypes(graph: Graph) -> Dict[str, int]:
     return types
 
 
-def consumers(graph: Graph) -> Dict[str, List[Node]]:
-    """Tensor name -> the nodes that read it."""
-    readers: Dict[str, List[Node]] = {}
-    for node in graph.nodes:
-        for name in set(node.input):
-            if name:
-                readers.setdefault(name, []).append(node)
-    return readers
-
-
 def producers(graph: Graph) -> Dict[str, Node]:
     """Tensor name -> the node that writes it."""
     return {name: node for node in graph.nodes for name in node.output if name}
-
-
-def tensors_of(nodes: List[Node]) -> Set[str]:
-    return {name for node in nodes for name in node.output}

@@ -8,6 +8,8 @@ would change, with the op, the offending attribute or type, and the rule's sourc
 ``fanet-export`` checks every graph it writes; ``fanet-build`` checks before parsing.
 """
 
+import logging
+import os
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -28,6 +30,7 @@ from fanet.runtime.onnx_graph import (
     dtype_name,
     infer_dtypes,
     producers,
+    read_model,
 )
 from fanet.runtime.trt_rules import (
     RESIZE_COORDINATES,
@@ -37,6 +40,8 @@ from fanet.runtime.trt_rules import (
     Version,
     generation,
 )
+
+logger = logging.getLogger(__name__)
 
 REJECTED = "rejected"
 NUMERICS = "numerics"
@@ -428,3 +433,13 @@ def require_conformance(
                     label, version_text(version), shown, more
                 )
             )
+
+
+def buildable_graph(path: str, version: Version) -> Graph:
+    """The graph at ``path``; ``ConformanceError`` naming the nodes TensorRT ``version``
+    would reject, and a warning for each node whose numerics it would change."""
+    graph = read_model(path)
+    require_conformance(graph, [version], path, kinds=(REJECTED,))
+    for finding in check_graph(graph, version):
+        logger.warning("%s: %s", os.path.basename(path), finding)
+    return graph

@@ -175,10 +175,12 @@ def generation(version: Version) -> Generation:
     return [g for g in GENERATIONS if g.first <= version][-1]
 
 
+def serves(version: Version, opset: int) -> bool:
+    """Whether TensorRT ``version``'s parser reads ONNX ``opset``."""
+    rules = generation(version)
+    return rules.min_opset <= opset <= rules.max_opset
+
+
 def versions_for_opset(opset: int) -> Tuple[Version, ...]:
     """The known TensorRT versions whose parser reads ``opset``."""
-    return tuple(
-        version
-        for version in KNOWN_VERSIONS
-        if generation(version).min_opset <= opset <= generation(version).max_opset
-    )
+    return tuple(version for version in KNOWN_VERSIONS if serves(version, opset))

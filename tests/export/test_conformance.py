@@ -113,6 +113,24 @@ def test_a_target_the_opset_does_not_serve_is_refused_before_anything_is_written
     assert sidecar["tensorrt_checked"] == ["8.2"]
 
 
+def test_a_graph_tensorrt_would_reject_is_not_written(tmp_path, synthetic_cityscapes, monkeypatch):
+    """Were the TensorRT form ONNX Runtime's default (INT32 biases), nothing is left behind."""
+    from fanet.export import pipeline
+    from fanet.export.int8 import quantize_qdq
+
+    def onnxruntime_form(model, ranges):
+        path = str(tmp_path / "fp32.onnx")
+        onnx.save(model, path)
+        return quantize_qdq(path, ranges)
+
+    monkeypatch.setattr(pipeline, "quantize_for_tensorrt", onnxruntime_form)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["--random-weights", "--res", "64x128", "--int8", "--calib-count", "4"]
+    code = main([*args, "--calib-data", str(synthetic_cityscapes), "-o", str(out)])
+    assert code == 1 and list(out.iterdir()) == []
+
+
 def test_the_device_side_reader_agrees_with_onnx(exported_trained):
     model = onnx.load(str(exported_trained))
     inferred = onnx.shape_inference.infer_shapes(model).graph

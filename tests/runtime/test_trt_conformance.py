@@ -10,6 +10,7 @@ from fanet.runtime.trt_conformance import (
     NUMERICS,
     REJECTED,
     ConformanceError,
+    buildable_graph,
     check_graph,
     require_conformance,
 )
@@ -159,40 +160,20 @@ def test_per_channel_weights_need_the_output_channel_axis():
     assert _rules(graph, V100) == ["per-channel"]
 
 
+def _resize(scales="s", **attributes):
+    node = helper.make_node("Resize", ["x", "", scales], ["y"], name="r", **attributes)
+    return [node], [_init("s", [1, 1, 2, 2])]
+
+
 def test_resize_modes_and_scales():
-    scales = _init("s", [1, 1, 2, 2])
-    cubic = _graph(
-        [helper.make_node("Resize", ["x", "", "s"], ["y"], name="r", mode="cubic")], [scales]
-    )
-    assert _rules(cubic, V82) == ["resize-mode"]
-    crop = _graph(
-        [
-            helper.make_node(
-                "Resize", ["x", "", "s"], ["y"], name="r", mode="linear",
-                coordinate_transformation_mode="tf_crop_and_resize",
-            )
-        ],
-        [scales],
-    )  # fmt: skip
-    assert _rules(crop, V100) == ["resize-mode"]
-    computed = _graph(
-        [
-            helper.make_node("Mul", ["s", "two"], ["s2"], name="m"),
-            helper.make_node("Resize", ["x", "", "s2"], ["y"], name="r", mode="linear"),
-        ],
-        [scales, _init("two", 1.0)],
-    )
-    assert _rules(computed, V82) == ["resize-scales"]
-    align = _graph(
-        [
-            helper.make_node(
-                "Resize", ["x", "", "s"], ["y"], name="r", mode="linear",
-                coordinate_transformation_mode="align_corners",
-            )
-        ],
-        [scales],
-    )  # fmt: skip
-    assert _rules(align, V82) == []
+    assert _rules(_graph(*_resize(mode="cubic")), V82) == ["resize-mode"]
+    crop = _resize(mode="linear", coordinate_transformation_mode="tf_crop_and_resize")
+    assert _rules(_graph(*crop), V100) == ["resize-mode"]
+    align = _resize(mode="linear", coordinate_transformation_mode="align_corners")
+    assert _rules(_graph(*align), V82) == []
+    nodes, initializers = _resize("s2", mode="linear")
+    computed = [helper.make_node("Mul", ["s", "two"], ["s2"], name="m")] + nodes
+    assert _rules(_graph(computed, initializers + [_init("two", 1.0)]), V82) == ["resize-scales"]
 
 
 def test_clip_bounds_must_be_initializers_on_8x():
@@ -252,6 +233,43 @@ def test_require_conformance_names_the_node_and_source():
     ):
         require_conformance(graph, [V86, V82], "g.onnx")
     require_conformance(graph, [V86, V110], "g.onnx")
+
+
+def test_the_builder_refuses_a_rejected_graph_and_warns_of_numerics(tmp_path, caplog):
+    """ONNX Runtime's default INT8 form on disk, as fanet-build would meet it."""
+    bias_graph = helper.make_graph(
+        [
+            helper.make_node("DequantizeLinear", ["bq", "bs", "bz"], ["b"], name="bias_dq"),
+            _conv(bias="b"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", FLOAT, None)],
+        [
+            WEIGHTS,
+            _init("bq", [1] * 4, np.int32),
+            _init("bs", [0.1] * 4),
+            _init("bz", [0] * 4, np.int32),
+        ],
+    )
+    path = tmp_path / "int8.onnx"
+    onnx.save(helper.make_model(bias_graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(ConformanceError, match=r"TensorRT 10.0: bias_dq \(DequantizeLinear\)"):
+        buildable_graph(str(path), V100)
+    fp16 = tmp_path / "fp16.onnx"
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("ReduceL2", ["x"], ["y"], name="norm", axes=[1])],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 4, 8, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT16, None)],
+        ),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
+    onnx.save(model, fp16)
+    with caplog.at_level("WARNING"):
+        assert buildable_graph(str(fp16), V100).nodes[0].name == "norm"
+    assert "squares it in FP16" in caplog.text
 
 
 def test_versions_older_than_8_2_are_not_checked():
