@@ -5,4 +5,4 @@ Device side: ``fanet.runtime`` (TensorRT, ONNX Runtime or PyTorch backends).
 This module stays importable on Python 3.6 with numpy alone.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
