@@ -39,6 +39,7 @@ from fanet.runtime.metadata import (
     INPUT_NAME,
     VARIANT_SUFFIXES,
     sidecar_path,
+    variant_of,
     write_sidecar,
 )
 from fanet.runtime.onnx_graph import parse_model
@@ -92,7 +93,7 @@ class ExportedFile:
     variant: str = ""
 
     def __post_init__(self) -> None:
-        self.variant = self.variant or _variant_of(self.path)
+        self.variant = self.variant or variant_of(self.path)
 
 
 def _validate(config: ExportConfig) -> None:
@@ -292,7 +293,7 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
     record = dict(
         common,
         precision=exported.precision,
-        consumer=CONSUMERS[_variant_of(exported.path)],
+        consumer=CONSUMERS[variant_of(exported.path)],
         agreement=exported.agreement,
         onnx_sha256=sha256_file(exported.path),
         **extra,
@@ -300,10 +301,8 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
     write_sidecar(exported.path, record)
 
 
-def _variant_of(path: str) -> str:
-    stem = os.path.splitext(path)[0]
-    suffixes = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
-    return next(variant for variant, suffix in suffixes if stem.endswith(suffix))
+def _default_opset(proto: onnx.ModelProto) -> int:
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _islands(proto: onnx.ModelProto) -> dict[str, Any]:
@@ -409,7 +408,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
                 "int8",
                 fp32_path,
                 verify_batches,
-                dict(common, opset=typed.opset_import[0].version),
+                dict(common, opset=_default_opset(typed)),
                 {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float16"},
                 config,
             )

@@ -108,13 +108,18 @@ def read_json_or_none(path: str) -> Optional[Dict[str, Any]]:
     return loaded if isinstance(loaded, dict) else None
 
 
+def variant_of(onnx_path: str) -> str:
+    """``out/fanet18_512x1024_int8_fp16.onnx`` -> ``"int8_fp16"`` (``"fp32"`` for none)."""
+    stem = os.path.splitext(onnx_path)[0]
+    by_length = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
+    return next(variant for variant, suffix in by_length if stem.endswith(suffix))
+
+
 def export_stem(onnx_path: str) -> str:
     """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
     stem = os.path.splitext(onnx_path)[0]
-    for suffix in sorted(VARIANT_SUFFIXES.values(), key=len, reverse=True):
-        if suffix and stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
+    suffix = VARIANT_SUFFIXES[variant_of(onnx_path)]
+    return stem[: len(stem) - len(suffix)]
 
 
 def onnx_variants(onnx_path: str) -> Dict[str, str]:
