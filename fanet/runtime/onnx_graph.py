@@ -323,13 +323,7 @@ def read_model(path: str) -> Graph:
 
 # --- element types ----------------------------------------------------------------------
 
-_SAME_AS_FIRST_INPUT = {
-    "Identity", "Reshape", "Transpose", "Slice", "Gather", "Squeeze", "Unsqueeze", "Expand",
-    "Concat", "Flatten", "MaxPool", "Resize", "Relu", "LeakyRelu", "Clip", "Add", "Sub",
-    "Mul", "Div", "Max", "Min", "Pow", "Sqrt", "MatMul", "Conv", "ReduceL2", "ReduceSum",
-    "ReduceSumSquare", "ReduceMean", "ReduceMax", "Neg", "Abs", "Sigmoid", "Softmax",
-    "Pad", "Split", "Tile", "AveragePool", "GlobalAveragePool", "Erf", "Exp", "Log",
-}  # fmt: skip
+# Every other op's output has its first input's type.
 _FIXED_OUTPUT = {"Shape": INT64, "Size": INT64, "ArgMax": INT64, "ArgMin": INT64, "NonZero": INT64}
 _BOOLEAN = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or"}
 

@@ -424,22 +424,29 @@ def require_conformance(
 ) -> None:
     """Raise ``ConformanceError`` naming the first nodes that break a rule of ``kinds``."""
     for version, findings in check_versions(graph, versions).items():
-        relevant = [f for f in findings if f.kind in kinds]
-        if relevant:
-            shown = "; ".join(str(f) for f in relevant[:3])
-            more = " (and {} more)".format(len(relevant) - 3) if len(relevant) > 3 else ""
-            raise ConformanceError(
-                "{} would not build as intended with TensorRT {}: {}{}".format(
-                    label, version_text(version), shown, more
-                )
+        _raise_for(findings, version, label, kinds)
+
+
+def _raise_for(
+    findings: Sequence[Finding], version: Version, label: str, kinds: Sequence[str]
+) -> None:
+    relevant = [f for f in findings if f.kind in kinds]
+    if relevant:
+        shown = "; ".join(str(f) for f in relevant[:3])
+        more = " (and {} more)".format(len(relevant) - 3) if len(relevant) > 3 else ""
+        raise ConformanceError(
+            "{} would not build as intended with TensorRT {}: {}{}".format(
+                label, version_text(version), shown, more
             )
+        )
 
 
 def buildable_graph(path: str, version: Version) -> Graph:
     """The graph at ``path``; ``ConformanceError`` naming the nodes TensorRT ``version``
     would reject, and a warning for each node whose numerics it would change."""
     graph = read_model(path)
-    require_conformance(graph, [version], path, kinds=(REJECTED,))
-    for finding in check_graph(graph, version):
+    findings = check_graph(graph, version)
+    _raise_for(findings, version, path, (REJECTED,))
+    for finding in findings:
         logger.warning("%s: %s", os.path.basename(path), finding)
     return graph
