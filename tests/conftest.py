@@ -64,7 +64,7 @@ SCENE_SIZE = (128, 256)
 @pytest.fixture(scope="session")
 def synthetic_cityscapes(tmp_path_factory) -> Path:
     """A Cityscapes-layout root with 48 train and 8 val synthetic street scenes."""
-    from fanet.train.synthetic import write_cityscapes
+    from fanet.calibration.synthetic import write_cityscapes
 
     root = tmp_path_factory.mktemp("cityscapes")
     write_cityscapes(str(root), "train", 48, seed=1, size=SCENE_SIZE)
@@ -101,7 +101,7 @@ def exported_trained(trained_checkpoint, tmp_path_factory) -> Path:
 
 def pytest_collection_modifyitems(config, items):
     """Skip tensorrt/gpu tests, with the reason, where the machine lacks them."""
-    from fanet.runtime.trt_versions import installed_tensorrt_version
+    from fanet.runtime.trt.versions import installed_tensorrt_version
 
     no_trt = pytest.mark.skip(reason="TensorRT is not installed on this machine")
     no_gpu = pytest.mark.skip(reason="no CUDA GPU on this machine")

@@ -1,25 +1,32 @@
-"""Static checks that belong to the test command: ruff, mypy, and Python 3.6 syntax
-for the device side (Jetson Nano, JetPack 4.6)."""
+"""Static checks that belong to the test command: ruff, mypy, the architecture contracts
+(import-linter) and Python 3.6 syntax on the device side (Jetson Nano, JetPack 4.6)."""
 
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Modules that run on the device (Jetson Nano: Python 3.6, no torch/onnx).
-DEVICE_SIDE = [
-    "fanet/__init__.py",
-    "fanet/errors.py",
-    "fanet/metrics.py",
-    "fanet/runtime",
-    "fanet/export/errors.py",
-    "fanet/export/engine_builder.py",
-    "fanet/cli/common.py",
-    "fanet/cli/build.py",
-]
+
+
+def _host_packages():
+    """The fanet packages the device-side contract forbids: the host side."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["id"] == "device-side"]
+    return [m for m in contract["forbidden_modules"] if m.startswith("fanet.")]
+
+
+def device_side_files():
+    """Every module of fanet outside the host packages: what runs on the device."""
+    host = [ROOT.joinpath(*name.split(".")) for name in _host_packages()]
+    return sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "fanet").rglob("*.py")
+        if not any(path.is_relative_to(folder) for folder in host)
+    )
 
 
 def _tool(name):
@@ -72,6 +79,21 @@ def test_mypy_flags_tensorrt_8_only_calls(tensorrt_typings, tmp_path):
     assert '"IExecutionContext" has no attribute "execute_async_v2"' in output
 
 
+def test_import_contracts_hold():
+    code, output = _run(_tool("lint-imports"), "--no-cache")
+    assert code == 0, output
+    assert "Contracts: 5 kept, 0 broken." in output
+
+
+def test_device_side_covers_the_device_folders():
+    files = device_side_files()
+    assert "fanet/cli/device/bench.py" in files and "fanet/runtime/trt/builder.py" in files
+    assert "fanet/core/sidecar.py" in files and "fanet/cli/common.py" in files
+    assert not any(
+        f.startswith(("fanet/model/", "fanet/export/", "fanet/cli/host/")) for f in files
+    )
+
+
 def test_device_side_runs_on_python_3_6():
     code, output = _run(
         _tool("vermin"),
@@ -79,6 +101,6 @@ def test_device_side_runs_on_python_3_6():
         "--violations",
         "-t=3.6-",
         "--eval-annotations",
-        *DEVICE_SIDE,
+        *device_side_files(),
     )
     assert code == 0, output

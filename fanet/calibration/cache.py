@@ -6,8 +6,8 @@ import json
 import logging
 import struct
 
-from fanet.runtime.files import atomic_write
-from fanet.runtime.metadata import read_json_or_none
+from fanet.core.files import atomic_write
+from fanet.core.sidecar import read_json_or_none
 
 logger = logging.getLogger(__name__)
 

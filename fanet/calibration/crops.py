@@ -11,7 +11,7 @@ import numpy as np
 
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import ImageSource, iter_indices
-from fanet.runtime.preprocess import preprocess
+from fanet.core.preprocess import preprocess
 
 logger = logging.getLogger(__name__)
 PROGRESS_SECONDS = 5.0

@@ -1,6 +1,6 @@
 """Errors of calibration data handling."""
 
-from fanet.errors import FanetError
+from fanet.core.errors import FanetError
 
 
 class CalibrationError(FanetError):

@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from fanet.errors import FanetError
+from fanet.core.errors import FanetError
 
 MAX_SIDE = 8192
 EXIT_ERROR = 1

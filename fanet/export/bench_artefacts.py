@@ -1,4 +1,8 @@
-"""ONNX files for benchmarking a checkpoint (or random weights) at a given size (host side)."""
+"""Models for benchmarking a checkpoint (or random weights) at a given size (host side).
+
+``fanet-trt-bench`` reaches this module by name (``fanet.runtime.bench_plan``): on a
+device without the host side, exporting on the fly is a clear error.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import logging
 import os
 
 from fanet import __version__
-from fanet.export.pipeline import ExportConfig, run_export
-from fanet.runtime.files import sha256_file
-from fanet.runtime.metadata import (
+from fanet.calibration.synthetic import write_cityscapes
+from fanet.core.files import sha256_file
+from fanet.core.sidecar import (
     VARIANT_SUFFIXES,
     read_json_or_none,
     sidecar_path,
     variant_for,
 )
+from fanet.export.pipeline import ExportConfig, run_export
+from fanet.model import random_model
+from fanet.model.fanet import FANet
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +66,12 @@ def bench_onnx(
     return path
 
 
-def _synthetic_calibration(work_dir: str, size: tuple[int, int]) -> str:
-    from fanet.train.synthetic import write_cityscapes
+def random_module(arch: str) -> FANet:
+    """The randomly initialised model the on-the-fly exports use (seed 0)."""
+    return random_model(arch)
 
+
+def _synthetic_calibration(work_dir: str, size: tuple[int, int]) -> str:
     root = os.path.join(work_dir, f"synthetic_{size[0]}x{size[1]}")
     if not os.path.isdir(root):
         logger.warning("INT8 calibrated on synthetic scenes (no --calib-data): speed figures only")

@@ -1,6 +1,6 @@
 """Errors of the export and engine-building steps (Python 3.6 compatible)."""
 
-from fanet.errors import FanetError
+from fanet.core.errors import FanetError
 
 
 class ExportError(FanetError):

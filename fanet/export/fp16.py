@@ -5,7 +5,7 @@ The released network never divides k^T v by n = H*W, so the attention products a
 inputs. :func:`convert_to_fp16` types every float tensor FP16 except in nodes selected
 by ``keep_fp32`` and inserts the Casts between the two; :func:`attention_nodes` selects
 each fast attention module's normalisation, products, reshapes and ``latlayer3`` by the
-graph's structure (``fanet.runtime.attention_islands``).
+graph's structure (``fanet.core.attention_islands``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from fanet.core.attention_islands import IslandError, attention_islands
 from fanet.export.errors import ExportError
 from fanet.export.onnx_export import replace_nodes_by_initializers
-from fanet.runtime.attention_islands import IslandError, attention_islands
 
 FP16_MAX = float(np.finfo(np.float16).max)
 # Inputs that keep their own type whatever the node's precision (Resize's roi and scales).

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from fanet.calibration.cache import Ranges
+from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
-from fanet.runtime.metadata import INPUT_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +96,17 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
             for name, (lo, hi) in ranges.items()
         },
     )
-    quantizer = QDQQuantizer(
-        model,
-        True,  # per-channel weights
-        False,  # no reduce_range: full int8
-        QuantType.QInt8,
-        QuantType.QInt8,
-        tensors,
-        None,
-        None,
-        QUANTIZED_OPS,
-        {
+    quantizer = QDQQuantizer(  # signature of onnxruntime 1.18 - 1.32 (pinned in pyproject)
+        model=model,
+        per_channel=True,
+        reduce_range=False,  # full int8
+        weight_qType=QuantType.QInt8,
+        activation_qType=QuantType.QInt8,
+        tensors_range=tensors,
+        nodes_to_quantize=None,
+        nodes_to_exclude=None,
+        op_types_to_quantize=QUANTIZED_OPS,
+        extra_options={
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
             "QDQKeepRemovableActivations": False,

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fanet.core.files import atomic_write
+from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 from fanet.model import fuse_bn
 from fanet.model.fanet import FANet
-from fanet.runtime.files import atomic_write
-from fanet.runtime.metadata import INPUT_NAME
 
 if TYPE_CHECKING:
     import onnx
@@ -58,13 +58,14 @@ def export_onnx(
     opset: int = 17,
     output: str = "logits",
     full_res: bool = False,
-    check: Callable[[onnx.ModelProto], None] | None = None,
+    prepare: Callable[[onnx.ModelProto], None] | None = None,
 ) -> None:
     """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic.
 
     The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
     ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). The file is checked
-    with ``onnx.checker``, and by ``check`` if given, before it replaces anything at ``path``.
+    with ``onnx.checker`` and handed to ``prepare`` (further checks, metadata) before it
+    replaces anything at ``path``.
     """
     import onnx  # noqa: F811  (lazy: importing this module does not need onnx)
 
@@ -87,8 +88,8 @@ def export_onnx(
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported graph fails onnx.checker: {exc}") from None
-    if check is not None:
-        check(proto)
+    if prepare is not None:
+        prepare(proto)
     save_model(proto, path)
     logger.info(
         "wrote %s (opset %d, %s)",
@@ -147,6 +148,16 @@ def _inline_shared_initializers(graph) -> None:
             initializers.get(node.input[0]) if node.op_type == "Identity" else None
         ),
     )
+
+
+def set_metadata(proto, props: dict[str, str]) -> None:
+    """Replace the ``metadata_props`` of ``proto`` whose keys ``props`` has."""
+    kept = [entry for entry in proto.metadata_props if entry.key not in props]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in sorted(props.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
 
 
 def save_model(proto, path: str) -> None:

@@ -1,7 +1,7 @@
 """``fanet-export`` as a library call: checkpoint -> FP32 / FP16 / INT8 ONNX with sidecars.
 
 Every graph is checked by ``onnx.checker`` and, before it is saved, against the parser
-rules of every targeted TensorRT version (``fanet.runtime.trt_conformance``); then it is
+rules of every targeted TensorRT version (``fanet.runtime.trt.conformance``); then it is
 run by ONNX Runtime on the CPU and compared with its reference (PyTorch for FP32, the
 FP32 graph for FP16 and INT8); the figures are logged and stored in the sidecar.
 """
@@ -21,31 +21,37 @@ from fanet import __version__
 from fanet.calibration.cache import load_ranges, save_ranges, write_tensorrt_cache
 from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.sources import open_source
-from fanet.errors import ConfigError
-from fanet.export.errors import ExportError
-from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
-from fanet.export.int8 import calibrate_ranges, quantize_qdq
-from fanet.export.onnx_export import DYNAMIC_EXAMPLE_SIZE, export_onnx, save_model
-from fanet.export.qdq_tensorrt import fp16_typed, quantize_for_tensorrt
-from fanet.metrics import labels_agreement, logits_agreement
-from fanet.model import model_from_checkpoint, random_model
-from fanet.model.fanet import FANet
-from fanet.runtime.attention_islands import attention_islands
-from fanet.runtime.files import check_writable_folder, sha256_file
-from fanet.runtime.metadata import (
+from fanet.core.attention_islands import attention_islands
+from fanet.core.errors import ConfigError
+from fanet.core.files import check_writable_folder, sha256_file
+from fanet.core.metrics import labels_agreement, logits_agreement
+from fanet.core.onnx_graph import parse_model
+from fanet.core.sidecar import (
     CONSUMERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     INPUT_NAME,
     VARIANT_SUFFIXES,
+    Sidecar,
     sidecar_path,
     variant_of,
     write_sidecar,
 )
-from fanet.runtime.onnx_graph import parse_model
-from fanet.runtime.trt_conformance import require_conformance, version_text
-from fanet.runtime.trt_rules import Version, generation, serves, versions_for_opset
-from fanet.runtime.trt_versions import WEAK_TYPING_DEPRECATED
+from fanet.export.errors import ExportError
+from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
+from fanet.export.int8 import calibrate_ranges, quantize_qdq
+from fanet.export.onnx_export import (
+    DYNAMIC_EXAMPLE_SIZE,
+    export_onnx,
+    save_model,
+    set_metadata,
+)
+from fanet.export.qdq_tensorrt import fp16_typed, quantize_for_tensorrt
+from fanet.model import model_from_checkpoint, random_model
+from fanet.model.fanet import FANet
+from fanet.runtime.trt.conformance import require_conformance, version_text
+from fanet.runtime.trt.rules import Version, generation, serves, versions_for_opset
+from fanet.runtime.trt.versions import WEAK_TYPING_DEPRECATED
 
 logger = logging.getLogger(__name__)
 
@@ -262,10 +268,13 @@ def _export_all(model: FANet, stem: str, config: ExportConfig, common: dict, sou
     targets = config.targets()
     checked: list[str] = []
 
-    def check(proto: onnx.ModelProto) -> None:
+    def prepare(proto: onnx.ModelProto) -> None:
         checked[:] = _conform(proto, os.path.basename(fp32_path), targets)
+        _stamp(proto, common, "fp32")
 
-    export_onnx(model, fp32_path, config.size, config.opset, config.output, config.full_res, check)
+    export_onnx(
+        model, fp32_path, config.size, config.opset, config.output, config.full_res, prepare
+    )
     fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_path, config))
     _log_agreement(fp32_path, "PyTorch", fp32.agreement)
     _write_sidecar(fp32, common, {"reference": "pytorch", "tensorrt_checked": checked})
@@ -298,7 +307,12 @@ def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
         onnx_sha256=sha256_file(exported.path),
         **extra,
     )
-    write_sidecar(exported.path, record)
+    write_sidecar(exported.path, Sidecar.from_json(record, sidecar_path(exported.path)))
+
+
+def _stamp(proto: onnx.ModelProto, common: dict, precision: str) -> None:
+    """Put the sidecar's essentials into the graph's ``metadata_props``."""
+    set_metadata(proto, Sidecar.from_json(dict(common, precision=precision)).props())
 
 
 def _default_opset(proto: onnx.ModelProto) -> int:
@@ -331,6 +345,7 @@ def _write_variant(
         extra = dict(
             extra, tensorrt_checked=_conform(proto, os.path.basename(path), config.targets())
         )
+    _stamp(proto, common, precision)
     save_model(proto, path)
     agreement = _agreement_with(fp32_path, path, batches, common["num_classes"])
     exported = ExportedFile(path, precision, agreement)

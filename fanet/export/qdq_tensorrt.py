@@ -1,7 +1,7 @@
 """INT8 Q/DQ placed for TensorRT 8.2-11 (host side).
 
 What TensorRT's parser and NVIDIA's placement guidance ask for, and what ONNX Runtime's
-quantizer does not give by default (``fanet.runtime.trt_rules`` has the sources):
+quantizer does not give by default (``fanet.runtime.trt.rules`` has the sources):
 
 - Conv biases stay float initializers (TensorRT dequantizes INT8 only; the 8.x Conv
   importer wants the bias as an initializer).
@@ -26,9 +26,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from fanet.calibration.cache import Ranges
+from fanet.core.attention_islands import attention_islands
 from fanet.export.errors import ExportError
 from fanet.export.fp16 import constant_names
-from fanet.runtime.attention_islands import attention_islands
 
 INT8_MAX = 127.0
 _ZERO_POINT = "qdq_zero_point_int8"

@@ -2,7 +2,8 @@
 
 Accepted: the Testing-model state dict, the training-code state dict (``ffm_*``,
 ``clslayer_8``, auxiliary heads), either wrapped under ``model_state``, ``state_dict`` or
-``model``, with or without DataParallel's ``module.`` prefix. Files are read with
+``model``, with or without DataParallel's ``module.`` and ``torch.compile``'s ``_orig_mod.``
+prefixes (in either order). Files are read with
 ``weights_only`` loading: no pickled code is ever executed.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fanet.errors import CheckpointError
+from fanet.core.errors import CheckpointError
 from fanet.model.fanet import FANet
 from fanet.model.registry import arch_from_blocks, create_model
 
@@ -75,7 +76,7 @@ def _unwrap(obj: Any) -> Mapping[str, Any]:
 
 
 def _canonical_key(key: str) -> str:
-    key = re.sub(r"^(module\.)+", "", key)
+    key = re.sub(r"^(?:module\.|_orig_mod\.)+", "", key)
     for old, new in _TRAINING_RENAMES:
         if key.startswith(old):
             key = new + key[len(old) :]

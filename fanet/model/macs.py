@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from fanet.errors import ConfigError
+from fanet.core.errors import ConfigError
 from fanet.model.attention import KEY_CHANNELS, FastAttention, SelfAttention
 from fanet.model.fanet import FANet
 

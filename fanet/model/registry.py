@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fanet.errors import ConfigError
+from fanet.core.errors import ConfigError
 from fanet.model.fanet import FANet
 
 _BLOCKS_PER_STAGE: dict[str, tuple[int, int, int, int]] = {

@@ -9,7 +9,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from fanet.errors import FanetError
+from fanet.core.errors import FanetError
 
 
 class BackendError(FanetError):
@@ -30,6 +30,7 @@ class Backend:
     name = "backend"
 
     def __init__(self) -> None:
+        self._closed = False
         self.device = "cpu"
         self.precision = "fp32"
         self.input_specs: List[TensorSpec] = []
@@ -47,7 +48,22 @@ class Backend:
         """Wait for queued device work (no-op on the CPU)."""
 
     def close(self) -> None:
-        """Release device memory and sessions."""
+        """Release device memory and sessions; a second call does nothing."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        """Free what the backend holds (called once, by ``close``)."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def require_open(self) -> None:
+        """Raise ``BackendError`` once the backend is closed."""
+        if self._closed:
+            raise BackendError("the {} backend is closed".format(self.name))
 
     def __enter__(self) -> "Backend":
         return self
@@ -59,7 +75,9 @@ class Backend:
         return "{} ({}, {})".format(self.name, self.device, self.precision)
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
-        """Raise ``BackendError`` unless ``inputs`` match ``input_specs`` (names, rank, size)."""
+        """Raise ``BackendError`` unless the backend is open and ``inputs`` match
+        ``input_specs`` (names, rank, size)."""
+        self.require_open()
         for spec in self.input_specs:
             if spec.name not in inputs:
                 raise BackendError("missing input {!r}".format(spec.name))

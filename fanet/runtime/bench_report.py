@@ -6,9 +6,10 @@ Python 3.6 compatible; matplotlib is imported only for ``--plot``.
 import csv
 import io
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from fanet.runtime.files import atomic_write
+from fanet.core.files import atomic_write
+from fanet.runtime.benchmark import Budget
 
 SCHEMA_ID = "fanet-bench/1"
 METRIC_TEXT = {
@@ -19,50 +20,109 @@ METRIC_TEXT = {
 }
 
 
-def _unique(results: List[Dict[str, Any]], key: str) -> List[str]:
-    """Values of ``key`` in first-seen order."""
+class BenchResult(NamedTuple):
+    """One row at one resolution: statistics per metric (ms), FPS of the chosen metric."""
+
+    backend: str
+    precision: str
+    variant: str  # "" or "eager"
+    label: str
+    size: Tuple[int, int]
+    metric: str
+    stats: Dict[str, Dict[str, float]]
+
+    @property
+    def resolution(self) -> str:
+        return "{}x{}".format(*self.size)
+
+    @property
+    def fps(self) -> Optional[float]:
+        chosen = self.stats.get(self.metric)
+        return chosen["fps"] if chosen else None
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "precision": self.precision,
+            "variant": self.variant,
+            "label": self.label,
+            "resolution": self.resolution,
+            "height": self.size[0],
+            "width": self.size[1],
+            "metric": self.metric,
+            "fps": self.fps,
+            "stats": self.stats,
+        }
+
+
+class BenchReport(NamedTuple):
+    """A whole benchmark: what was measured, how, on what, and the results."""
+
+    metric: str
+    budget: Budget
+    device: Dict[str, Any]
+    results: List[BenchResult]
+    interrupted: bool
+
+    def to_json(self) -> Dict[str, Any]:
+        """The JSON object of ``docs/bench-schema.json``."""
+        return {
+            "schema": SCHEMA_ID,
+            "metric": self.metric,
+            "method": METRIC_TEXT,
+            "budget": self.budget._asdict(),
+            "device": self.device,
+            "results": [result.to_json() for result in self.results],
+            "interrupted": self.interrupted,
+        }
+
+
+def _unique(results: List[BenchResult], key: str) -> List[str]:
+    """Values of attribute ``key`` in first-seen order."""
     seen: List[str] = []
-    for entry in results:
-        if entry[key] not in seen:
-            seen.append(entry[key])
+    for result in results:
+        if getattr(result, key) not in seen:
+            seen.append(getattr(result, key))
     return seen
 
 
-def _cell(results: List[Dict[str, Any]], label: str, resolution: str) -> str:
-    for entry in results:
-        if entry["label"] == label and entry["resolution"] == resolution:
-            return "-" if entry["fps"] is None else "{:.1f}".format(entry["fps"])
+def _cell(results: List[BenchResult], label: str, resolution: str) -> str:
+    for result in results:
+        if result.label == label and result.resolution == resolution:
+            return "-" if result.fps is None else "{:.1f}".format(result.fps)
     return "-"
 
 
-def grid(report: Dict[str, Any]) -> List[List[str]]:
+def grid(report: BenchReport) -> List[List[str]]:
     """Header + one row per backend x precision, FPS of the chosen metric per resolution."""
-    results = report["results"]
-    columns = _unique(results, "resolution")
+    columns = _unique(report.results, "resolution")
     rows = [["backend / precision"] + columns]
-    for label in _unique(results, "label"):
-        rows.append([label] + [_cell(results, label, column) for column in columns])
+    for label in _unique(report.results, "label"):
+        rows.append([label] + [_cell(report.results, label, column) for column in columns])
     return rows
 
 
-def method_text(report: Dict[str, Any]) -> str:
-    budget = report["budget"]
+def method_text(report: BenchReport) -> str:
+    budget = report.budget
     amount = (
-        "{} iterations".format(budget["iterations"])
-        if budget.get("iterations")
-        else "{:g} s".format(budget["duration_s"])
+        "{} iterations".format(budget.iterations)
+        if budget.iterations
+        else "{:g} s".format(budget.duration_s or 0.0)
     )
-    device = report["device"]
-    where = device.get("gpu") or device.get("cpu")
+    where = report.device.get("gpu") or report.device.get("cpu")
     return (
         "FPS = 1000 / median latency of {}; batch 1; warm-up {:g} s, then {} per cell; on {} "
         "({} CPU threads).".format(
-            METRIC_TEXT[report["metric"]], budget["warmup_s"], amount, where, device["cpu_threads"]
+            METRIC_TEXT[report.metric],
+            budget.warmup_s,
+            amount,
+            where,
+            report.device["cpu_threads"],
         )
     )
 
 
-def as_table(report: Dict[str, Any]) -> str:
+def as_table(report: BenchReport) -> str:
     rows = grid(report)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
@@ -75,83 +135,68 @@ def as_table(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + method_text(report) + "\n"
 
 
-def as_markdown(report: Dict[str, Any]) -> str:
+def as_markdown(report: BenchReport) -> str:
     rows = grid(report)
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return "\n".join(lines) + "\n\n" + method_text(report) + "\n"
 
 
-def as_csv(report: Dict[str, Any]) -> str:
+CSV_STATISTICS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
+
+
+def as_csv(report: BenchReport) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream)
     writer.writerow(
-        [
-            "backend",
-            "precision",
-            "variant",
-            "resolution",
-            "metric",
-            "fps",
-            "median_ms",
-            "p90_ms",
-            "p99_ms",
-            "min_ms",
-            "max_ms",
-            "mean_ms",
-        ]
+        ["backend", "precision", "variant", "resolution", "metric", "fps"] + list(CSV_STATISTICS)
     )
-    for entry in report["results"]:
-        stats = entry["stats"].get(report["metric"], {})
+    for result in report.results:
+        stats = result.stats.get(report.metric, {})
         writer.writerow(
             [
-                entry["backend"],
-                entry["precision"],
-                entry["variant"],
-                entry["resolution"],
-                report["metric"],
-                entry["fps"],
+                result.backend,
+                result.precision,
+                result.variant,
+                result.resolution,
+                report.metric,
+                result.fps,
             ]
-            + [
-                stats.get(key)
-                for key in ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
-            ]
+            + [stats.get(key) for key in CSV_STATISTICS]
         )
     return stream.getvalue()
 
 
-def as_json(report: Dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=True)
+def as_json(report: BenchReport) -> str:
+    return json.dumps(report.to_json(), indent=2, sort_keys=True)
 
 
-def write_plot(report: Dict[str, Any], path: str) -> None:
+def write_plot(report: BenchReport, path: str) -> None:
     """FPS against resolution (megapixels), one line per backend x precision."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def megapixels(result: BenchResult) -> float:
+        return result.size[0] * result.size[1] / 1e6
+
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label in _unique(report["results"], "label"):
-        points = [
-            (e["height"] * e["width"] / 1e6, e["fps"], e["resolution"])
-            for e in report["results"]
-            if e["label"] == label and e["fps"] is not None
-        ]
-        points.sort()
+    for label in _unique(report.results, "label"):
+        points = sorted(
+            (megapixels(r), r.fps) for r in report.results if r.label == label and r.fps is not None
+        )
         if points:
             axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
-    resolutions = sorted(
-        {(e["height"] * e["width"] / 1e6, e["resolution"]) for e in report["results"]}
-    )
+    resolutions = sorted({(megapixels(r), r.resolution) for r in report.results})
     axis.set_xticks([r[0] for r in resolutions])
     axis.set_xticklabels([r[1] for r in resolutions], rotation=30, ha="right")
     axis.set_xlabel("input resolution (H x W)")
     axis.set_ylabel("frames per second")
     axis.set_yscale("log")
     axis.grid(True, which="both", alpha=0.3)
-    where = report["device"].get("gpu") or report["device"].get("cpu")
-    metric = METRIC_TEXT[report["metric"]].split(" (")[0]
+    where = report.device.get("gpu") or report.device.get("cpu")
+    metric = METRIC_TEXT[report.metric].split(" (")[0]
     axis.set_title("FANet FPS: {}, batch 1, {}".format(metric, where), fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from fanet.errors import FanetError
+from fanet.core.errors import FanetError
 from fanet.runtime.segmenter import Segmenter
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def measure(
     backend = segmenter.backend
     image = np.random.RandomState(seed).randint(0, 256, size=(size[0], size[1], 3))
     image = image.astype(np.uint8)
-    feed = {backend.input_specs[0].name: segmenter.feed(image)}
+    feed = segmenter.inputs(image)
     _check_finite(backend.infer(feed), label)
     steps: Dict[str, Callable[[], Optional[float]]] = {
         "compute": lambda: backend.compute_ms(feed),

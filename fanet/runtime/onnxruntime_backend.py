@@ -5,8 +5,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from fanet.errors import require
+from fanet.core.errors import require
+from fanet.core.sidecar import read_sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
+from fanet.runtime.options import OnnxRuntimeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -86,5 +88,24 @@ class OnnxRuntimeBackend(Backend):
         self._session.run_with_iobinding(binding)
         return dict(zip(self._output_names, binding.copy_outputs_to_cpu()))
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._session = None
+
+
+def cuda_available() -> bool:
+    """Whether this ONNX Runtime has the CUDA execution provider."""
+    ort = require("onnxruntime", "runtime")
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def open_onnxruntime(
+    path: str, device: Optional[str], precision: Optional[str], options: OnnxRuntimeOptions
+) -> OnnxRuntimeBackend:
+    """The registry's opener: CUDA where available unless ``device`` says otherwise, the
+    precision from the sidecar unless given."""
+    return OnnxRuntimeBackend(
+        path,
+        device=device or ("cuda" if cuda_available() else "cpu"),
+        precision=precision or read_sidecar(path).precision,
+        threads=options.threads,
+    )

@@ -11,44 +11,55 @@ does, then argmax'd. Label outputs (``--output labels``) are resized nearest-nei
 """
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from fanet.runtime.backend import Backend
-from fanet.runtime.labels import train_id_palette
-from fanet.runtime.preprocess import as_color_image, preprocess
-from fanet.runtime.resize import upsampled_argmax
+from fanet.core.labels import train_id_palette
+from fanet.core.preprocess import as_color_image, preprocess
+from fanet.core.resize import upsampled_argmax
+from fanet.core.sidecar import Sidecar
+from fanet.runtime.backend import Backend, BackendError, TensorSpec
 
 logger = logging.getLogger(__name__)
 
 
 class Segmenter:
-    """Segments images with a backend described by a sidecar."""
+    """Segments images with a backend described by a sidecar.
 
-    def __init__(self, backend: Backend, metadata: Dict[str, Any], rgb: bool = False) -> None:
+    The image goes to the input the sidecar names and the labels come from the output it
+    names; a graph's other inputs (state, such as temporal attention's) are passed with
+    ``extra`` and its other outputs are returned by ``run``.
+    """
+
+    def __init__(self, backend: Backend, sidecar: Sidecar, rgb: bool = False) -> None:
         self.backend = backend
-        self.metadata = metadata
+        self.sidecar = sidecar
         self.rgb = rgb
-        size = metadata.get("input_size")
-        self.input_size: Optional[Tuple[int, int]] = tuple(size) if size else None
-        self._input = backend.input_specs[0]
-        self._output = backend.output_specs[0].name
+        self.input_size = sidecar.input_size
+        self._input = _named(backend.input_specs, sidecar.input_name, "input")
+        self._output = _named(backend.output_specs, sidecar.output_tensor, "output").name
+        self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
     @classmethod
     def from_file(
         cls,
-        path: str,
+        path: Any,
         backend: str = "auto",
         device: Optional[str] = None,
         rgb: bool = False,
         **options: Any,
     ) -> "Segmenter":
-        """A Segmenter for an ``.engine``, ``.onnx`` or ``.pth``/``.pt``/``.pkl`` file."""
-        from fanet.runtime.backends import metadata_for, open_backend
+        """A Segmenter for an ``.engine``, ``.onnx`` or ``.pth``/``.pt``/``.pkl`` file
+        (a ``str`` or ``os.PathLike``); ``options`` are the backend's."""
+        from fanet.runtime.registry import open_backend, sidecar_for
 
         opened = open_backend(path, backend=backend, device=device, **options)
-        return cls(opened, metadata_for(path, opened), rgb=rgb)
+        try:
+            return cls(opened, sidecar_for(path, opened), rgb=rgb)
+        except BaseException:
+            opened.close()
+            raise
 
     def feed(self, image: np.ndarray) -> np.ndarray:
         """The preprocessed 1 x 3 x h x w input tensor for ``image``."""
@@ -56,30 +67,52 @@ class Segmenter:
             image,
             size=self.input_size,
             rgb=self.rgb,
-            mean=self.metadata["mean"],
-            std=self.metadata["std"],
+            mean=self.sidecar.mean,
+            std=self.sidecar.std,
         )
         return batch.astype(self._input.dtype, copy=False)
 
+    def inputs(
+        self, image: np.ndarray, extra: Optional[Dict[str, np.ndarray]] = None
+    ) -> Dict[str, np.ndarray]:
+        """The backend's inputs for ``image``, with the graph's other inputs from ``extra``."""
+        feed = dict(extra or {})
+        missing = [s.name for s in self.extra_inputs if s.name not in feed]
+        if missing:
+            raise BackendError(
+                "the model also needs input(s) {}; pass them as extra".format(", ".join(missing))
+            )
+        feed[self._input.name] = self.feed(image)
+        return feed
+
+    def run(
+        self, image: np.ndarray, extra: Optional[Dict[str, np.ndarray]] = None
+    ) -> Dict[str, np.ndarray]:
+        """Every output of the model for one image, by name (state outputs included)."""
+        return self.backend.infer(self.inputs(image, extra))
+
     def logits(self, image: np.ndarray) -> np.ndarray:
         """Raw model output for one image: classes x h/8 x w/8 float32 logits."""
-        output = self.backend.infer({self._input.name: self.feed(image)})[self._output]
-        return np.asarray(output[0], dtype=np.float32)
+        return np.asarray(self.run(image)[self._output][0], dtype=np.float32)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """H x W uint8 train IDs at the size of ``image`` (H x W x 3 uint8, BGR unless rgb)."""
         image = as_color_image(image)
-        height, width = image.shape[:2]
-        output = self.backend.infer({self._input.name: self.feed(image)})[self._output][0]
+        return self.labels(self.run(image)[self._output], image.shape[:2])
+
+    @staticmethod
+    def labels(output: np.ndarray, size: Any) -> np.ndarray:
+        """Train IDs at ``size`` (H, W) from the model's logits or labels output."""
+        height, width = size
+        output = output[0]
         if output.ndim == 2:  # labels from the graph
             import cv2
 
             labels = output.astype(np.uint8)
-            if labels.shape != (height, width):
-                labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-            return labels
-        logits = np.asarray(output, dtype=np.float32)
-        return upsampled_argmax(logits, (height, width))
+            if labels.shape == (height, width):
+                return labels
+            return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+        return upsampled_argmax(np.asarray(output, dtype=np.float32), (height, width))
 
     @staticmethod
     def colorize(labels: np.ndarray) -> np.ndarray:
@@ -103,3 +136,15 @@ class Segmenter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _named(specs: Any, name: str, kind: str) -> TensorSpec:
+    """The spec called ``name``; ``BackendError`` listing the model's names otherwise."""
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    raise BackendError(
+        "the sidecar names {} {!r}, the model has {}".format(
+            kind, name, ", ".join(repr(s.name) for s in specs)
+        )
+    )

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fanet.errors import FanetError
+from fanet.calibration.synthetic import label_path_for
+from fanet.core.errors import FanetError
+from fanet.core.labels import IGNORE, id_to_train_id
+from fanet.core.preprocess import preprocess
 from fanet.model.fanet import FANet
-from fanet.runtime.labels import IGNORE, id_to_train_id
-from fanet.runtime.preprocess import preprocess
-from fanet.train.synthetic import label_path_for
 
 logger = logging.getLogger(__name__)
 

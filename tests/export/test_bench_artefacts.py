@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from fanet import __version__
+from fanet.core.sidecar import sidecar_path
 from fanet.export.bench_artefacts import bench_onnx
-from fanet.runtime.metadata import sidecar_path
 
 
 def _export(work_dir: Path) -> Path:

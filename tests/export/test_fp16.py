@@ -6,11 +6,11 @@ import onnxruntime
 import pytest
 import torch
 
+from fanet.calibration.synthetic import render_scene
+from fanet.core.preprocess import preprocess
 from fanet.export.fp16 import attention_nodes, convert_to_fp16
 from fanet.export.onnx_export import export_onnx
 from fanet.model import create_model, model_from_checkpoint
-from fanet.runtime.preprocess import preprocess
-from fanet.train.synthetic import render_scene
 
 VALUE_SCALE = 8.0
 QUERY_KEY_SCALE = 64.0

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fanet.errors import ConfigError
+from fanet.core.errors import ConfigError
 from fanet.model import PAPER_TABLE_I, FastAttention, SelfAttention, attention_macs
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fanet.errors import CheckpointError
+from fanet.core.errors import CheckpointError
 from fanet.model import (
     create_model,
     infer_arch,
@@ -43,6 +43,8 @@ CHECKPOINT_FORMATS = {
     "module_prefix": lambda s: collections.OrderedDict(
         ("module." + k, v) for k, v in _training_names(s).items()
     ),
+    "torch_compile_prefix": lambda s: {"_orig_mod." + k: v for k, v in s.items()},
+    "compiled_under_dataparallel": lambda s: {"module._orig_mod." + k: v for k, v in s.items()},
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import golden_outputs, golden_state_dict
 
-from fanet.errors import ConfigError
+from fanet.core.errors import ConfigError
 from fanet.model import create_model, fuse_bn, list_models, model_from_checkpoint, random_model
 
 

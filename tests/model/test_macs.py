@@ -2,7 +2,7 @@
 
 import pytest
 
-from fanet.errors import ConfigError
+from fanet.core.errors import ConfigError
 from fanet.model import count_macs, count_parameters, create_model
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from fanet.runtime.backends import open_backend
+from fanet.calibration.synthetic import render_scene
+from fanet.runtime.registry import open_backend
 from fanet.runtime.segmenter import Segmenter
-from fanet.runtime.trt_versions import installed_tensorrt_version
-from fanet.train.synthetic import render_scene
+from fanet.runtime.trt.versions import installed_tensorrt_version
 
 
 def _available(exported_trained, trained_checkpoint):
@@ -60,7 +60,7 @@ def test_backend_protocol(exported_trained, trained_checkpoint):
     ],
 )
 def test_bad_backend_requests(exported_trained, path, backend, message):
-    from fanet.errors import FanetError
+    from fanet.core.errors import FanetError
 
     path = str(exported_trained) if path == "EXPORTED" else path
     with pytest.raises(FanetError, match=message):

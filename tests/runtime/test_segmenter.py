@@ -7,9 +7,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from fanet.runtime.preprocess import ImageError
+from fanet.calibration.synthetic import render_scene
+from fanet.core.preprocess import ImageError
+from fanet.core.sidecar import Sidecar, read_sidecar, write_sidecar
+from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
-from fanet.train.synthetic import render_scene
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +71,99 @@ def test_colorize_and_overlay(seg):
     assert overlay[1, 1].tolist() == [100, 100, 100]
 
 
-def test_onnx_without_sidecar_works_with_defaults(exported_trained, tmp_path, caplog):
+def test_lone_onnx_knows_its_essentials_from_metadata_props(exported_trained, tmp_path, caplog):
     lone = tmp_path / "lone.onnx"
     lone.write_bytes(exported_trained.read_bytes())
+    expected = read_sidecar(str(exported_trained))
+    with caplog.at_level("INFO"):
+        found = read_sidecar(str(lone))
+    assert "using the metadata inside" in caplog.text
+    essentials = ("arch", "num_classes", "input_size", "mean", "std", "precision", "input_name")
+    for field in essentials + ("output_name", "opset", "fanet_version"):
+        assert getattr(found, field) == getattr(expected, field), field
+    assert found.input_size == (128, 256) and found.details == {}
     image, _ = render_scene(3, 128, 256)
-    with caplog.at_level("WARNING"), Segmenter.from_file(str(lone), backend="onnxruntime") as s:
-        assert s(image).shape == (128, 256)
+    with (
+        Segmenter.from_file(lone, backend="onnxruntime") as lone_seg,
+        Segmenter.from_file(exported_trained, backend="onnxruntime") as full_seg,
+    ):
+        assert (lone_seg(image) == full_seg(image)).all()
+
+
+def test_onnx_without_sidecar_or_metadata_works_with_defaults(exported_trained, tmp_path, caplog):
+    import onnx
+
+    proto = onnx.load(str(exported_trained))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    image, _ = render_scene(3, 128, 256)
+    with caplog.at_level("WARNING"), Segmenter.from_file(bare, backend="onnxruntime") as s:
+        assert s.sidecar == Sidecar() and s(image).shape == (128, 256)
     assert "no sidecar" in caplog.text
+
+
+def _stateful_graph(path):
+    """input + state in, state out + logits out (declared in that order): logits are the
+    input's first 4 channels at 1/8, the state is incremented."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Concat", ["pooled", "pooled"], ["twice"], axis=1),
+        helper.make_node("Slice", ["twice", "starts", "ends", "axes"], ["logits"]),
+        helper.make_node("Add", ["state_in", "one"], ["state_out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "stateful",
+        [
+            helper.make_tensor_value_info("state_in", TensorProto.FLOAT, [1, 32, 8]),
+            helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 64, 64]),
+        ],
+        [
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 32, 8]),
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4, 8, 8]),
+        ],
+        [
+            helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("ends", TensorProto.INT64, [1], [4]),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    write_sidecar(str(path), Sidecar(num_classes=4, input_size=(64, 64)))
+
+
+def test_segmenter_picks_tensors_by_name_and_passes_state_through(tmp_path):
+    path = tmp_path / "stateful.onnx"
+    _stateful_graph(path)
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[:, 32:, 2] = 255  # red on the right half (BGR): channel 0 after RGB conversion
+    with Segmenter.from_file(path, backend="onnxruntime") as seg:
+        assert [s.name for s in seg.extra_inputs] == ["state_in"]
+        state = np.zeros((1, 32, 8), np.float32)
+        for step in range(1, 4):
+            outputs = seg.run(image, {"state_in": state})
+            state = outputs["state_out"]
+            assert (state == step).all()
+        assert outputs["logits"].shape == (1, 4, 8, 8)
+        with pytest.raises(BackendError, match="also needs input.*state_in"):
+            seg(image)
+
+
+def test_sidecar_naming_a_tensor_the_model_lacks_is_a_clear_error(tmp_path):
+    path = tmp_path / "stateful.onnx"
+    _stateful_graph(path)
+    write_sidecar(str(path), Sidecar(input_name="image", input_size=(64, 64)))
+    with pytest.raises(
+        BackendError, match="names input 'image', the model has 'state_in', 'input'"
+    ):
+        Segmenter.from_file(path, backend="onnxruntime")
 
 
 BLOCKED = textwrap.dedent(
@@ -89,10 +177,10 @@ BLOCKED = textwrap.dedent(
 
     sys.meta_path.insert(0, Block())
     import cv2
-    import fanet.cli.build, fanet.cli.common, fanet.metrics
-    import fanet.runtime.backends, fanet.runtime.cuda_memory, fanet.runtime.engine_record
-    import fanet.runtime.io_buffers, fanet.runtime.onnxruntime_backend, fanet.runtime.segmenter
-    import fanet.runtime.trt_versions
+    import fanet.cli.device.build, fanet.cli.common, fanet.core.metrics
+    import fanet.runtime.registry, fanet.runtime.trt.cuda, fanet.runtime.trt.engine_record
+    import fanet.runtime.trt.io_buffers, fanet.runtime.onnxruntime_backend, fanet.runtime.segmenter
+    import fanet.runtime.trt.versions
     from fanet.runtime.segmenter import Segmenter
 
     seg = Segmenter.from_file(sys.argv[1], backend="onnxruntime")

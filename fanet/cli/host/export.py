@@ -1,0 +1,189 @@
+"""fanet-export: checkpoint -> ONNX (FP32, FP16-typed, INT8 Q/DQ) with sidecars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
+from fanet.export.int8 import CALIBRATION_METHODS
+from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
+from fanet.export.pipeline import ExportConfig, ExportedFile, run_export
+from fanet.model import list_models
+from fanet.runtime.trt.rules import KNOWN_VERSIONS
+from fanet.runtime.trt.versions import installed_tensorrt_version, parse_version
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = new_parser(
+        "fanet-export",
+        "Export a FANet checkpoint to ONNX for TensorRT 8.2-11 and ONNX Runtime: FP32 always, "
+        "an FP16-typed graph with --fp16 (attention kept in FP32), an explicit INT8 Q/DQ graph "
+        "calibrated on real images with --int8. Each graph is checked, run by ONNX Runtime, "
+        "compared with its reference, and described in a JSON sidecar.",
+        [
+            "fanet-export --weights fanet18.pth --fp16",
+            "fanet-export --weights fanet18.pth --int8 --calib-data /data/cityscapes",
+            "fanet-export --weights fanet18.pth --opset 13 --res 512x1024   # Jetson Nano, TRT 8.2",
+            "fanet-export --weights fanet34.pkl --dynamic --output labels --full-res",
+            "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
+            "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
+        ],
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--weights", metavar="PATH", help="checkpoint (.pth/.pt/.pkl)")
+    model.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="export untrained weights (speed tests only; noted in the sidecar)",
+    )
+    model.add_argument("--arch", choices=list_models(), help="override the checkpoint's")
+    model.add_argument("--num-classes", type=positive_int, help="override the checkpoint's")
+    graph = parser.add_argument_group("graph")
+    shape = graph.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--res",
+        type=parse_resolution,
+        default=(512, 1024),
+        metavar="HxW",
+        help="input resolution (default 512x1024)",
+    )
+    shape.add_argument("--dynamic", action="store_true", help="dynamic height and width")
+    graph.add_argument(
+        "--opset",
+        type=int,
+        default=17,
+        choices=list(SUPPORTED_OPSETS),
+        help="ONNX opset (default 17; 13 for TensorRT 8.2 on the Jetson Nano)",
+    )
+    graph.add_argument(
+        "--output",
+        choices=OUTPUT_KINDS,
+        default="logits",
+        help="logits at 1/8 (default) or int32 labels (ArgMax in the graph)",
+    )
+    graph.add_argument(
+        "--full-res",
+        action="store_true",
+        help="with --output labels: labels at the input resolution",
+    )
+    graph.add_argument(
+        "--target-trt",
+        action="append",
+        type=_tensorrt_version,
+        metavar="X.Y",
+        help="TensorRT version every graph must conform to (repeatable; default: every known "
+        "version the opset serves: {})".format(", ".join("%d.%d" % v for v in KNOWN_VERSIONS)),
+    )
+    precision = parser.add_argument_group("precision")
+    precision.add_argument("--fp16", action="store_true", help="also write an FP16-typed graph")
+    precision.add_argument(
+        "--fp16-io",
+        action="store_true",
+        help="FP16 input/output tensors in the FP16 graph (default FP32)",
+    )
+    precision.add_argument("--int8", action="store_true", help="also write an INT8 Q/DQ graph")
+    calibration = parser.add_argument_group("INT8 calibration")
+    calibration.add_argument(
+        "--calib-data", metavar="PATH", help="Cityscapes root, folder of images, or video file"
+    )
+    calibration.add_argument("--calib-split", default="train", help="Cityscapes split (train)")
+    calibration.add_argument(
+        "--calib-count", type=positive_int, default=500, help="number of crops (default 500)"
+    )
+    calibration.add_argument(
+        "--calib-method",
+        choices=CALIBRATION_METHODS,
+        default="minmax",
+        help="activation range estimator (default minmax)",
+    )
+    calibration.add_argument(
+        "--calib-cache", metavar="PATH", help="range cache (default <name>_int8.calib.json)"
+    )
+    calibration.add_argument("--seed", type=int, default=0, help="crop sampling seed (0)")
+    files = parser.add_argument_group("output files")
+    files.add_argument("-o", "--output-dir", default=".", help="folder (default .)")
+    files.add_argument("--name", help="file stem (default <arch>_<HxW>)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def _tensorrt_version(text: str) -> tuple[int, int]:
+    if not re.match(r"^\s*\d+\.\d+(\.\d+)*\s*$", text):
+        raise argparse.ArgumentTypeError(
+            f"TensorRT version must look like 8.6 or 10.3, got {text!r}"
+        )
+    return parse_version(text)
+
+
+def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    return ExportConfig(
+        weights=args.weights,
+        random_weights=args.random_weights,
+        arch=args.arch,
+        num_classes=args.num_classes,
+        size=None if args.dynamic else args.res,
+        opset=args.opset,
+        output=args.output,
+        full_res=args.full_res,
+        fp16=args.fp16,
+        fp16_io=args.fp16_io,
+        int8=args.int8,
+        calib_data=args.calib_data,
+        calib_split=args.calib_split,
+        calib_count=args.calib_count,
+        calib_method=args.calib_method,
+        calib_cache=args.calib_cache,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        name=args.name,
+        target_trt=tuple(args.target_trt or ()),
+    )
+
+
+def _print_table(files: list[ExportedFile]) -> None:
+    print(f"{'graph':<16}  {'argmax agreement':>16}  {'max rel. error':>14}  file")
+    for exported in files:
+        agreement = exported.agreement
+        print(
+            f"{exported.variant:<16}  {agreement.get('argmax_agreement', float('nan')):16.4%}  "
+            f"{agreement.get('max_rel', float('nan')):14.2e}  {exported.path}"
+        )
+    print("agreement: FP32 against PyTorch, FP16/INT8 against the FP32 graph (ONNX Runtime, CPU)")
+
+
+def _next_step(files: list[ExportedFile]) -> None:
+    if installed_tensorrt_version() is None:  # build the engines on the device instead
+        precisions = {f.precision for f in files}
+        commands = [f"  fanet-build {files[0].path}"]
+        commands += [
+            f"  fanet-build {files[0].path} --{p}" for p in ("fp16", "int8") if p in precisions
+        ]
+        print(
+            "\nTensorRT is not installed here. On the target device run:\n" + "\n".join(commands),
+            file=sys.stderr,
+        )
+        return
+    from fanet.runtime.trt.builder import build_for_exports
+
+    build_for_exports([f.path for f in files])
+
+
+def _main(args: argparse.Namespace) -> int:
+    files = run_export(config_from_args(args))
+    if args.json:
+        print(json.dumps([vars(f) for f in files], indent=2))
+    else:
+        _print_table(files)
+    _next_step(files)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""The sidecar ``<model>.json`` written beside every exported ONNX (Python 3.6 compatible).
+
+The runtime and the engine builder read it as a ``Sidecar`` record to learn the
+architecture, classes, input size, normalisation, precision and I/O tensor names of a
+graph. The ONNX carries the same essentials in its ``metadata_props`` (``fanet.*`` keys),
+so a graph copied without its sidecar still knows them.
+"""
+
+import json
+import logging
+import os
+from typing import Any, Dict, NamedTuple, Optional, Tuple
+
+from fanet.core.errors import FanetError
+from fanet.core.files import atomic_write
+
+logger = logging.getLogger(__name__)
+
+SIDECAR_FORMAT = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INPUT_NAME = "input"
+PROPS_PREFIX = "fanet."
+
+
+class MetadataError(FanetError):
+    """A sidecar file is unreadable or inconsistent."""
+
+
+class Sidecar(NamedTuple):
+    """What a graph needs to be fed and read; ``details`` holds the export's provenance
+    (agreement, calibration, checked TensorRT versions, hashes) as written."""
+
+    arch: str = "unknown"
+    num_classes: int = 19
+    input_size: Optional[Tuple[int, int]] = None  # None: dynamic, or not known
+    dynamic: bool = False
+    mean: Tuple[float, ...] = IMAGENET_MEAN
+    std: Tuple[float, ...] = IMAGENET_STD
+    precision: str = "fp32"
+    output: str = "logits"  # "logits" (classes x H/8 x W/8) or "labels"
+    output_stride: int = 8
+    input_name: str = INPUT_NAME
+    output_name: str = ""  # "": the output kind's name ("logits" or "labels")
+    opset: Optional[int] = None
+    fanet_version: Optional[str] = None
+    format: int = SIDECAR_FORMAT
+    details: Dict[str, Any] = {}
+
+    @property
+    def output_tensor(self) -> str:
+        return self.output_name or self.output
+
+    def with_input_size(self, size: Optional[Tuple[int, int]]) -> "Sidecar":
+        return self._replace(input_size=None if size is None else (int(size[0]), int(size[1])))
+
+    def to_json(self) -> Dict[str, Any]:
+        """The flat JSON object written to disk."""
+        record = dict(self.details)
+        for name in ESSENTIAL_FIELDS:
+            value = getattr(self, name)
+            record[name] = list(value) if isinstance(value, tuple) else value
+        record["output_name"] = self.output_tensor
+        return record
+
+    @classmethod
+    def from_json(cls, record: Dict[str, Any], origin: str = "sidecar") -> "Sidecar":
+        """Validate a flat JSON object; ``MetadataError`` names the first bad field."""
+        fields: Dict[str, Any] = {}
+        for name in ESSENTIAL_FIELDS:
+            if name in record and record[name] is not None:
+                fields[name] = _checked(name, record[name], origin)
+        details = {k: v for k, v in record.items() if k not in ESSENTIAL_FIELDS}
+        return cls(details=details, **fields)
+
+    def props(self) -> Dict[str, str]:
+        """The essentials as ONNX ``metadata_props`` (JSON-encoded values)."""
+        record = self.to_json()
+        return {PROPS_PREFIX + name: json.dumps(record[name]) for name in ESSENTIAL_FIELDS}
+
+    @classmethod
+    def from_props(cls, props: Dict[str, str], origin: str) -> "Sidecar":
+        """The record stored in an ONNX's ``metadata_props`` by ``props``."""
+        record = {}
+        for key, text in props.items():
+            if key.startswith(PROPS_PREFIX):
+                try:
+                    record[key[len(PROPS_PREFIX) :]] = json.loads(text)
+                except ValueError:
+                    raise MetadataError("{}: {} is not JSON".format(origin, key)) from None
+        return cls.from_json(record, origin)
+
+
+ESSENTIAL_FIELDS = tuple(name for name in Sidecar._fields if name != "details")
+_TYPES = {
+    "arch": str,
+    "num_classes": int,
+    "dynamic": bool,
+    "precision": str,
+    "output": str,
+    "output_stride": int,
+    "input_name": str,
+    "output_name": str,
+    "opset": int,
+    "fanet_version": str,
+    "format": int,
+}
+
+
+def _checked(name: str, value: Any, origin: str) -> Any:
+    """``value`` of field ``name`` in its record type, or ``MetadataError``."""
+    if name in ("mean", "std"):
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise MetadataError("{}: {} must be 3 numbers, got {!r}".format(origin, name, value))
+        return tuple(float(v) for v in value)
+    if name == "input_size":
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            raise MetadataError(
+                "{}: input_size must be [height, width], got {!r}".format(origin, value)
+            )
+        return (value[0], value[1])
+    kind = _TYPES[name]
+    well_typed = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not well_typed:
+        raise MetadataError(
+            "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
+        )
+    if name == "num_classes" and value < 1:
+        raise MetadataError("{}: num_classes must be at least 1, got {}".format(origin, value))
+    return value
+
+
+# The graphs one export writes, by variant. Each sidecar's ``consumer`` says who reads it:
+# ``_int8`` is TensorRT's Q/DQ form (FP32 float parts: weakly typed builds on 8.x-10.x),
+# ``_int8_fp16`` the same with FP16 float parts (strongly typed builds, opset >= 19),
+# ``_int8_onnxruntime`` the form ONNX Runtime's CPU provider runs as integer kernels.
+VARIANT_SUFFIXES = {
+    "fp32": "",
+    "fp16": "_fp16",
+    "int8": "_int8",
+    "int8_fp16": "_int8_fp16",
+    "int8_onnxruntime": "_int8_onnxruntime",
+}
+CONSUMERS = {
+    "fp32": "tensorrt, onnxruntime",
+    "fp16": "tensorrt (strongly typed), onnxruntime",
+    "int8": "tensorrt",
+    "int8_fp16": "tensorrt (strongly typed)",
+    "int8_onnxruntime": "onnxruntime",
+}
+
+
+def variant_for(backend: str, precision: str) -> str:
+    """The exported graph a ``backend`` runs for ``precision``."""
+    return "int8_onnxruntime" if backend == "onnxruntime" and precision == "int8" else precision
+
+
+def sidecar_path(model_path: str) -> str:
+    """``fanet18.onnx`` -> ``fanet18.json``."""
+    return os.path.splitext(model_path)[0] + ".json"
+
+
+def write_sidecar(model_path: str, sidecar: Sidecar) -> str:
+    """Atomically write ``sidecar`` beside ``model_path``; returns the sidecar's path."""
+    path = sidecar_path(model_path)
+    with atomic_write(path, "w") as stream:
+        json.dump(sidecar.to_json(), stream, indent=2, sort_keys=True)
+        stream.write("\n")
+    return path
+
+
+def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
+    """The sidecar of ``model_path``; else the ``fanet.*`` metadata of an ONNX; else the
+    defaults with a warning (``MetadataError`` instead when ``required``)."""
+    path = sidecar_path(model_path)
+    if not os.path.isfile(path):
+        return _sidecar_from_onnx(model_path, path, required)
+    try:
+        with open(path) as stream:
+            loaded = json.load(stream)
+    except (OSError, ValueError) as exc:
+        raise MetadataError("cannot read sidecar {}: {}".format(path, exc)) from None
+    if not isinstance(loaded, dict):
+        raise MetadataError("sidecar {} does not hold a JSON object".format(path))
+    return Sidecar.from_json(loaded, path)
+
+
+def _sidecar_from_onnx(model_path: str, path: str, required: bool) -> Sidecar:
+    if model_path.lower().endswith(".onnx") and os.path.isfile(model_path):
+        from fanet.core.onnx_graph import OnnxReadError, read_metadata_props
+
+        try:
+            props = read_metadata_props(model_path)
+        except OnnxReadError as exc:
+            raise MetadataError(str(exc)) from None
+        if any(key.startswith(PROPS_PREFIX) for key in props):
+            logger.info("no sidecar %s: using the metadata inside %s", path, model_path)
+            return Sidecar.from_props(props, model_path)
+    if required:
+        raise MetadataError("no sidecar {} beside {}".format(path, model_path))
+    logger.warning(
+        "no sidecar %s: assuming ImageNet normalisation, 19 classes, logits at 1/8", path
+    )
+    return Sidecar()
+
+
+def read_json_or_none(path: str) -> Optional[Dict[str, Any]]:
+    """A JSON object from ``path``, or None when the file is missing or unreadable."""
+    try:
+        with open(path) as stream:
+            loaded = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def variant_of(onnx_path: str) -> str:
+    """``out/fanet18_512x1024_int8_fp16.onnx`` -> ``"int8_fp16"`` (``"fp32"`` for none)."""
+    stem = os.path.splitext(onnx_path)[0]
+    by_length = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
+    return next(variant for variant, suffix in by_length if stem.endswith(suffix))
+
+
+def export_stem(onnx_path: str) -> str:
+    """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
+    stem = os.path.splitext(onnx_path)[0]
+    suffix = VARIANT_SUFFIXES[variant_of(onnx_path)]
+    return stem[: len(stem) - len(suffix)]
+
+
+def onnx_variants(onnx_path: str) -> Dict[str, str]:
+    """The exported precisions beside ``onnx_path``: {"fp32": ..., "fp16": ..., "int8": ...}."""
+    stem = export_stem(onnx_path)
+    found = {}
+    for variant, suffix in VARIANT_SUFFIXES.items():
+        candidate = stem + suffix + ".onnx"
+        if os.path.isfile(candidate):
+            found[variant] = candidate
+    return found

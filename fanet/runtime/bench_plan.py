@@ -1,0 +1,212 @@
+"""What ``fanet-trt-bench`` measures and how: rows, the model for each, the run (Python 3.6).
+
+A request names the model (engine, ONNX, checkpoint, or nothing: the export in the
+working folder, else random weights), backends and precisions; ``run_benchmark``
+measures every row at every size, resolution-major, and returns a ``BenchReport``.
+Exports made on the fly (``--weights``, or no model at all) need the host side, which is
+reached by name: on a device without it they are a clear error.
+"""
+
+import glob
+import importlib
+import logging
+import os
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+from fanet.core.errors import ConfigError
+from fanet.core.sidecar import onnx_variants, read_sidecar, variant_for
+from fanet.runtime.bench_report import BenchReport, BenchResult
+from fanet.runtime.benchmark import Budget, measure
+from fanet.runtime.device_info import TegraStats, device_info
+from fanet.runtime.registry import (
+    BACKENDS,
+    backend_entry,
+    check_precision,
+    open_backend,
+    sidecar_for,
+)
+from fanet.runtime.segmenter import Segmenter
+from fanet.runtime.trt.engine_record import read_record
+
+logger = logging.getLogger(__name__)
+
+Size = Tuple[int, int]
+HOST_ARTEFACTS = "fanet.export.bench_artefacts"  # on-the-fly exports (host side, by name)
+REPORTED_MODULES = ["numpy", "cv2", "tensorrt", "onnxruntime", "torch"]
+
+
+class BenchRequest(NamedTuple):
+    """A benchmark's model and settings (``fanet-trt-bench --help`` describes each)."""
+
+    onnx: Optional[str] = None
+    engine: Optional[str] = None
+    weights: Optional[str] = None
+    arch: Optional[str] = None
+    backends: Tuple[str, ...] = ("auto",)
+    precisions: Tuple[str, ...] = ("fp32",)
+    torch_eager: bool = False
+    device: Optional[str] = None
+    channels_last: bool = False
+    cuda_graph: bool = False
+    threads: Optional[int] = None
+    calib_data: Optional[str] = None
+    work_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "fanet", "bench")
+    cache_dir: Optional[str] = None
+
+
+class Row(NamedTuple):
+    backend: str
+    precision: str
+    variant: str  # "" or "eager"
+
+    @property
+    def label(self) -> str:
+        return " ".join(part for part in (self.backend, self.variant, self.precision) if part)
+
+
+def plan_rows(request: BenchRequest) -> List[Row]:
+    """One row per backend x precision (auto resolved), then PyTorch eager if asked."""
+    rows = []
+    for requested in request.backends:
+        backend = _auto_backend(request) if requested == "auto" else requested
+        entry = backend_entry(backend)
+        for precision in request.precisions:
+            check_precision(entry, precision)
+            rows.append(Row(backend, precision, ""))
+    if request.torch_eager:
+        rows.append(Row("torch", "fp32", "eager"))
+    return rows
+
+
+def _auto_backend(request: BenchRequest) -> str:
+    """TensorRT for an engine; else the best available backend that runs ONNX."""
+    if request.engine:
+        return "tensorrt"
+    return next(e.name for e in BACKENDS if ".onnx" in e.runs and e.available())
+
+
+def _host_artefacts() -> Any:
+    try:
+        return importlib.import_module(HOST_ARTEFACTS)
+    except ImportError:
+        raise ConfigError(
+            "no model: pass --engine, --onnx or --weights (exporting needs PyTorch and onnx, "
+            "absent here), or run in a folder holding fanet-export's output"
+        ) from None
+
+
+def local_export() -> Optional[str]:
+    """An FP32 ONNX exported in the working directory, if any."""
+    for path in sorted(glob.glob("*.onnx")):
+        has_sidecar = os.path.isfile(os.path.splitext(path)[0] + ".json")
+        if has_sidecar and read_sidecar(path).precision == "fp32":
+            return path
+    return None
+
+
+def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
+    """What to open for ``row`` at ``size``: a path, or a torch module."""
+    if request.engine:
+        if row.backend != "tensorrt":
+            raise ConfigError("--engine runs only with the tensorrt backend")
+        record = read_record(request.engine) or {}
+        if record.get("precision", row.precision) != row.precision:
+            raise ConfigError(
+                "{} is a {} engine, not {}".format(
+                    request.engine, record.get("precision"), row.precision
+                )
+            )
+        return request.engine
+    if row.backend == "torch":
+        if request.weights:
+            return request.weights
+        logger.warning("PyTorch rows use RANDOM weights (no --weights), those of the exports")
+        return _host_artefacts().random_module(request.arch or "fanet18")
+    onnx = request.onnx or (None if request.weights else local_export())
+    if onnx:
+        return onnx_variant(onnx, row, size)
+    artefacts = _host_artefacts()
+    if not request.weights:
+        logger.warning("no model given and none exported here: RANDOM weights, speed only")
+    precision = "fp32" if row.backend == "tensorrt" else row.precision
+    return artefacts.bench_onnx(
+        request.weights, request.arch, size, precision, request.work_dir, request.calib_data
+    )
+
+
+def onnx_variant(onnx: str, row: Row, size: Size) -> str:
+    """The graph beside ``onnx`` that ``row`` runs, checked against ``size``."""
+    variants = onnx_variants(onnx)
+    wanted = "fp32" if row.backend == "tensorrt" else variant_for(row.backend, row.precision)
+    if wanted not in variants and wanted == "int8_onnxruntime" and "int8" in variants:
+        logger.warning("no %s graph: running TensorRT's INT8 form (slower on ONNX Runtime)", wanted)
+        wanted = "int8"
+    if wanted not in variants:
+        raise ConfigError(
+            "no {} graph beside {}: run fanet-export --{}".format(wanted, onnx, row.precision)
+        )
+    fixed = read_sidecar(variants[wanted]).input_size
+    if fixed and tuple(fixed) != tuple(size):
+        raise ConfigError(
+            "{} is exported for {}x{}, not {}x{}: export with --dynamic or that --res".format(
+                variants[wanted], fixed[0], fixed[1], size[0], size[1]
+            )
+        )
+    return variants[wanted]
+
+
+def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
+    """A Segmenter for ``row`` at ``size``, with the row's backend options."""
+    model = model_for(request, row, size)
+    options: dict = {}
+    if row.backend == "torch":
+        options = {"fuse": row.variant != "eager"}
+        if row.variant != "eager":
+            options.update(channels_last=request.channels_last, cuda_graph=request.cuda_graph)
+    elif row.backend == "tensorrt":
+        options = {
+            "cuda_graph": request.cuda_graph,
+            "cache_dir": request.cache_dir,
+            "input_size": size,
+        }
+    elif request.threads:
+        options = {"threads": request.threads}
+    device = None if row.backend == "tensorrt" else request.device
+    backend = open_backend(model, row.backend, device, row.precision, **options)
+    sidecar = sidecar_for(model, backend)
+    if not sidecar.input_size:
+        sidecar = sidecar.with_input_size(size)
+    return Segmenter(backend, sidecar)
+
+
+def run_benchmark(
+    request: BenchRequest, sizes: List[Size], budget: Budget, metric: str
+) -> BenchReport:
+    """Measure every row at every size; Ctrl-C stops early with what was measured."""
+    rows = plan_rows(request)
+    results: List[BenchResult] = []
+    interrupted = False
+    device = device_info(REPORTED_MODULES)
+    with TegraStats() as tegra:
+        # Resolution-major: the rows compared at one size are measured minutes apart at
+        # most, so a shared machine's drift moves them together.
+        for size in sizes:
+            for row in rows:
+                label = "{} {}x{}".format(row.label, size[0], size[1])
+                logger.info("measuring %s", label)
+                try:
+                    with open_row(request, row, size) as segmenter:
+                        stats, interrupted = measure(segmenter, size, budget, label=label)
+                except KeyboardInterrupt:
+                    interrupted, stats = True, {}
+                results.append(
+                    BenchResult(
+                        row.backend, row.precision, row.variant, row.label, size, metric, stats
+                    )
+                )
+                if interrupted:
+                    break
+            if interrupted:
+                break
+    device.update(tegra.summary())
+    return BenchReport(metric, budget, device, results, interrupted)

@@ -1,0 +1,51 @@
+"""Typed options of each backend and of the engine builder (Python 3.6 compatible).
+
+``open_backend(path, backend, **options)`` turns its keyword options into the chosen
+backend's record; an option that backend does not take is a ``ConfigError`` naming it.
+"""
+
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Type
+
+from fanet.core.errors import ConfigError
+
+Size = Tuple[int, int]
+
+
+class BuildOptions(NamedTuple):
+    """How ``fanet-build`` builds an engine beyond its precision."""
+
+    workspace_mib: Optional[int] = None  # None: TensorRT's default (256 MiB on Jetson)
+    timing_cache: Optional[str] = None  # read, merged with what the build learns, written
+    dla_core: Optional[int] = None
+    profile: Optional[Tuple[Size, Size, Size]] = None  # (min, opt, max) of a dynamic ONNX
+    implicit_int8: bool = False  # IInt8EntropyCalibrator2 from the exported cache (8.x-10.x)
+
+
+class TensorRTOptions(NamedTuple):
+    cuda_graph: bool = False  # replay inference as a CUDA graph (cuda-python)
+    rebuild: bool = False  # rebuild an engine made for another TensorRT or GPU
+    cache_dir: Optional[str] = None  # engine cache for .onnx inputs
+    input_size: Optional[Size] = None  # engine input size for a dynamic .onnx
+    build: BuildOptions = BuildOptions()  # for engines built from an .onnx
+
+
+class OnnxRuntimeOptions(NamedTuple):
+    threads: Optional[int] = None  # CPU intra-op threads (None: ONNX Runtime's choice)
+
+
+class TorchOptions(NamedTuple):
+    channels_last: bool = False
+    cuda_graph: bool = False
+    fuse: bool = True  # fold BatchNorm into the convolutions (False: the authors' eager model)
+
+
+def options_for(backend: str, kind: Type[Any], given: Dict[str, Any]) -> Any:
+    """``kind(**given)``, or a ``ConfigError`` naming the options ``backend`` takes."""
+    unknown = sorted(set(given) - set(kind._fields))
+    if unknown:
+        raise ConfigError(
+            "the {} backend takes no option {} (its options: {})".format(
+                backend, ", ".join(repr(name) for name in unknown), ", ".join(kind._fields)
+            )
+        )
+    return kind(**given)

@@ -1,0 +1,178 @@
+"""The backends by name: what each runs, its options, and ``open_backend`` (Python 3.6).
+
+One table (``BACKENDS``) says which module opens each backend, which files and
+precisions it takes and which options it accepts. Modules are imported by name only
+when chosen, so the device side never imports the host side (the torch backend lives
+with the model) nor an accelerator library it does not use.
+"""
+
+import importlib
+import logging
+import os
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
+
+from fanet.core.errors import ConfigError, MissingDependencyError
+from fanet.core.sidecar import Sidecar, read_sidecar
+from fanet.runtime.backend import Backend, BackendError
+from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
+from fanet.runtime.trt.engine_record import read_record
+from fanet.runtime.trt.versions import installed_tensorrt_version
+
+logger = logging.getLogger(__name__)
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+ONNX_SUFFIXES = (".onnx",)
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".pkl")
+MODULE = "module"  # what an in-memory torch model counts as, instead of a suffix
+
+
+class BackendEntry(NamedTuple):
+    """A backend: where its opener lives, what it runs and which options it takes."""
+
+    name: str
+    opener: str  # "package.module:function(model, device, precision, options) -> Backend"
+    runs: Tuple[str, ...]  # file suffixes (and MODULE) it opens
+    precisions: Tuple[str, ...]
+    options: Type[Any]
+    available: Callable[[], bool]  # whether it can run here (cheap, no import of the backend)
+    needs: str  # what to install when its module cannot be imported
+
+    def open(
+        self, model: Any, device: Optional[str], precision: Optional[str], options: Any
+    ) -> Backend:
+        module_name, function = self.opener.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "the {} backend needs {} ({})".format(self.name, self.needs, exc)
+            ) from None
+        return getattr(module, function)(model, device, precision, options)
+
+
+# Best first: "auto" takes the first available entry that runs the file.
+BACKENDS = (
+    BackendEntry(
+        "tensorrt",
+        "fanet.runtime.trt.engine_cache:open_engine_backend",
+        ENGINE_SUFFIXES + ONNX_SUFFIXES,
+        ("fp32", "fp16", "int8"),
+        TensorRTOptions,
+        lambda: installed_tensorrt_version() is not None,
+        "TensorRT and cuda-python or pycuda (JetPack, or NVIDIA's tensorrt wheel)",
+    ),
+    BackendEntry(
+        "onnxruntime",
+        "fanet.runtime.onnxruntime_backend:open_onnxruntime",
+        ONNX_SUFFIXES,
+        ("fp32", "fp16", "int8"),
+        OnnxRuntimeOptions,
+        lambda: True,
+        "onnxruntime: pip install 'fanet[runtime]'",
+    ),
+    BackendEntry(
+        "torch",
+        "fanet.model.torch_backend:open_torch",
+        CHECKPOINT_SUFFIXES + (MODULE,),
+        ("fp32", "fp16"),
+        TorchOptions,
+        lambda: True,
+        "PyTorch and the host side: pip install torch and 'fanet[host]'",
+    ),
+)
+BACKEND_NAMES = ("auto",) + tuple(entry.name for entry in BACKENDS)
+
+
+def backend_entry(name: str) -> BackendEntry:
+    """The entry of backend ``name``; ``ConfigError`` listing the valid names."""
+    for entry in BACKENDS:
+        if entry.name == name:
+            return entry
+    raise ConfigError(
+        "unknown backend {!r}; choose one of: {}".format(name, ", ".join(BACKEND_NAMES))
+    )
+
+
+def is_path(model: Any) -> bool:
+    return isinstance(model, (str, os.PathLike))
+
+
+def model_kind(model: Any) -> str:
+    """The suffix of a model file (checked to exist), or ``MODULE`` for a torch module."""
+    if not is_path(model):
+        return MODULE
+    path = os.fspath(model)
+    suffix = os.path.splitext(path)[1].lower()
+    if not any(suffix in entry.runs for entry in BACKENDS):
+        raise BackendError(
+            "cannot tell the model type of {} (expected .engine, .onnx or .pth)".format(path)
+        )
+    if not os.path.isfile(path):
+        raise BackendError("model file not found: {}".format(path))
+    return suffix
+
+
+def choose_backend(kind: str, requested: str = "auto") -> BackendEntry:
+    """The backend for a model of ``kind`` (a suffix or ``MODULE``): ``requested``, checked
+    against what it runs, or for ``"auto"`` the best available one."""
+    candidates = [entry for entry in BACKENDS if kind in entry.runs]
+    if requested != "auto":
+        entry = backend_entry(requested)
+        if entry not in candidates:
+            raise BackendError(
+                "{} run with {}, not {}".format(
+                    "torch modules" if kind == MODULE else kind + " files",
+                    " or ".join(c.name for c in candidates),
+                    requested,
+                )
+            )
+        return entry
+    for entry in candidates:
+        if entry.available():
+            return entry
+    return candidates[-1]
+
+
+def check_precision(entry: BackendEntry, precision: str) -> None:
+    if precision not in entry.precisions:
+        raise ConfigError(
+            "the {} backend cannot run {} (it runs {})".format(
+                entry.name, precision, ", ".join(entry.precisions)
+            )
+        )
+
+
+def open_backend(
+    model: Any,
+    backend: str = "auto",
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
+    **options: Any,
+) -> Backend:
+    """Open ``model`` (a path to a .engine, .onnx or .pth, or a torch module) on a backend.
+
+    ``backend="auto"`` picks TensorRT for engines (and for ONNX where TensorRT is
+    installed, through the engine cache), ONNX Runtime (CUDA if available, else CPU) for
+    ONNX, and PyTorch for checkpoints; the choice is logged. ``options`` are the chosen
+    backend's (``fanet.runtime.options``); any other is a ``ConfigError``.
+    """
+    entry = choose_backend(model_kind(model), backend)
+    if precision is not None:
+        check_precision(entry, precision)
+    typed = options_for(entry.name, entry.options, options)
+    opened = entry.open(os.fspath(model) if is_path(model) else model, device, precision, typed)
+    logger.info("backend: %s", opened.describe())
+    return opened
+
+
+def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
+    """The sidecar of a model: beside an ONNX (or inside it), in an engine's record, or
+    the defaults (with the opened ``backend``'s classes) for checkpoints and modules."""
+    suffix = os.path.splitext(os.fspath(model))[1].lower() if is_path(model) else MODULE
+    if suffix in ONNX_SUFFIXES:
+        return read_sidecar(os.fspath(model))
+    if suffix in ENGINE_SUFFIXES:
+        record: Dict[str, Any] = read_record(os.fspath(model)) or {}
+        return Sidecar.from_json(record.get("sidecar") or {}, os.fspath(model) + ".json")
+    num_classes = getattr(backend, "num_classes", None)
+    return Sidecar(num_classes=num_classes) if num_classes else Sidecar()

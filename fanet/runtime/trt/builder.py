@@ -1,0 +1,230 @@
+"""ONNX -> TensorRT engine, on the device that will run it (Python 3.6 compatible).
+
+The version dispatch (API path, flags, which ONNX variant) comes from
+``fanet.runtime.trt.versions.build_plan``; this module only carries it out.
+"""
+
+import logging
+import os
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import tensorrt as trt
+
+from fanet import __version__
+from fanet.core.attention_islands import IslandError, attention_islands
+from fanet.core.errors import ConfigError
+from fanet.core.files import atomic_write, sha256_file
+from fanet.core.onnx_graph import Graph
+from fanet.core.sidecar import INPUT_NAME, Sidecar, export_stem, onnx_variants, read_sidecar
+from fanet.runtime.options import BuildOptions, Size
+from fanet.runtime.trt.conformance import buildable_graph
+from fanet.runtime.trt.cuda import load_cuda_api
+from fanet.runtime.trt.engine_record import EngineError, write_record
+from fanet.runtime.trt.logger import TRT_LOGGER, machine_info
+from fanet.runtime.trt.precision import pin_fp32
+from fanet.runtime.trt.timing_cache import attach_timing_cache, merge_timing_cache
+from fanet.runtime.trt.versions import BuildPlan, build_plan, parse_version
+
+logger = logging.getLogger(__name__)
+
+JETSON_WORKSPACE_MIB = 256
+
+
+def is_jetson() -> bool:
+    return os.path.exists("/etc/nv_tegra_release")
+
+
+class CacheCalibrator(trt.IInt8EntropyCalibrator2):
+    """Implicit INT8 (TensorRT 8.x-10.x) from the cache ``fanet-export --int8`` writes."""
+
+    def __init__(self, cache_path: str) -> None:
+        trt.IInt8EntropyCalibrator2.__init__(self)
+        self._cache_path = cache_path
+
+    def get_batch_size(self) -> int:
+        return 1
+
+    def get_batch(self, names: List[str]) -> None:  # type: ignore[override]
+        return None  # no data: every scale comes from the cache (NVIDIA's samples return None)
+
+    def read_calibration_cache(self) -> bytes:
+        with open(self._cache_path, "rb") as stream:
+            return stream.read()
+
+    def write_calibration_cache(self, cache: Any) -> None:
+        logger.debug("TensorRT returned a calibration cache of %d bytes", len(bytes(cache)))
+
+
+def _profile_shapes(
+    sidecar: Sidecar, profile: Optional[Tuple[Size, Size, Size]]
+) -> Optional[Dict[str, List[int]]]:
+    if not sidecar.dynamic:
+        if profile:
+            raise ConfigError("--min/--opt/--max need an ONNX exported with --dynamic")
+        return None
+    if profile is None:
+        raise ConfigError("a dynamic ONNX needs an optimization profile: --min, --opt and --max")
+    minimum, optimum, maximum = profile
+    if not (minimum[0] <= optimum[0] <= maximum[0] and minimum[1] <= optimum[1] <= maximum[1]):
+        raise ConfigError("the profile must satisfy min <= opt <= max in both sides")
+    return {
+        "min": [1, 3, minimum[0], minimum[1]],
+        "opt": [1, 3, optimum[0], optimum[1]],
+        "max": [1, 3, maximum[0], maximum[1]],
+    }
+
+
+def _create_network(builder: trt.Builder, plan: BuildPlan) -> trt.INetworkDefinition:
+    flags = 0
+    if plan.explicit_batch_flag:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if plan.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    return builder.create_network(flags)
+
+
+def _configure(
+    builder: trt.Builder, plan: BuildPlan, workspace_mib: Optional[int], dla_core: Optional[int]
+) -> trt.IBuilderConfig:
+    config = builder.create_builder_config()
+    if workspace_mib is None and is_jetson():
+        workspace_mib = JETSON_WORKSPACE_MIB
+    if workspace_mib is not None:
+        size = int(workspace_mib) << 20
+        if plan.workspace_api == "max_workspace_size":  # TensorRT 8.2-8.3
+            config.max_workspace_size = size  # type: ignore[attr-defined]
+        else:
+            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, size)
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if dla_core is not None:
+        if builder.num_DLA_cores <= dla_core:
+            raise ConfigError(
+                "DLA core {} requested; this device has {}".format(dla_core, builder.num_DLA_cores)
+            )
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    return config
+
+
+def build_engine(
+    onnx_path: str,
+    precision: str = "fp32",
+    engine_path: Optional[str] = None,
+    options: BuildOptions = BuildOptions(),
+) -> str:
+    """Build an engine of ``precision`` from the export beside ``onnx_path``; returns its path."""
+    version = parse_version(trt.__version__)
+    variants = onnx_variants(onnx_path)
+    if not variants:
+        raise EngineError("ONNX file not found: {}".format(onnx_path))
+    builder = trt.Builder(TRT_LOGGER)
+    fast_int8 = bool(getattr(builder, "platform_has_fast_int8", True))
+    fast_fp16 = bool(getattr(builder, "platform_has_fast_fp16", True))
+    plan = build_plan(
+        version, precision, tuple(variants), options.implicit_int8, fast_int8, fast_fp16
+    )
+    source = variants[plan.onnx_variant]
+    sidecar = read_sidecar(source)
+    if (sidecar.opset or 0) > plan.max_opset:
+        raise ConfigError(
+            "{} uses opset {}; TensorRT {}.{} parses at most {}: re-export with --opset {}".format(
+                source, sidecar.opset, version[0], version[1], plan.max_opset, plan.max_opset
+            )
+        )
+    graph = buildable_graph(source, version)
+    if precision == "int8" and plan.strongly_typed and plan.onnx_variant == "int8":
+        logger.warning(
+            "%s has FP32 float parts: TensorRT %d.%d runs every unquantized layer in FP32 "
+            "(re-export with --int8 for the FP16-typed _int8_fp16.onnx)",
+            os.path.basename(source),
+            version[0],
+            version[1],
+        )
+    shapes = _profile_shapes(sidecar, options.profile)
+    engine_path = engine_path or "{}_{}.engine".format(export_stem(onnx_path), precision)
+
+    network = _create_network(builder, plan)
+    parser = trt.OnnxParser(network, TRT_LOGGER)
+    with open(source, "rb") as stream:
+        parsed = parser.parse(stream.read())
+    if not parsed:
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineError(
+            "TensorRT cannot parse {}: {}".format(source, "; ".join(errors) or "unknown error")
+        )
+    config = _configure(builder, plan, options.workspace_mib, options.dla_core)
+    if plan.pin_attention_fp32:
+        _pin_attention(network, graph)
+    if shapes:
+        optimization = builder.create_optimization_profile()
+        optimization.set_shape(
+            INPUT_NAME, trt.Dims(shapes["min"]), trt.Dims(shapes["opt"]), trt.Dims(shapes["max"])
+        )
+        config.add_optimization_profile(optimization)
+    if plan.implicit_calibration:
+        cache = export_stem(onnx_path) + "_int8.calib.cache"
+        if not os.path.isfile(cache):
+            raise ConfigError(
+                "implicit INT8 needs {} (written by fanet-export --int8)".format(cache)
+            )
+        config.int8_calibrator = CacheCalibrator(
+            cache
+        )  # TensorRT 8.x-10.x only (deprecated from 10.1)
+    attach_timing_cache(config, options.timing_cache)
+
+    logger.info(
+        "building %s engine from %s (TensorRT %s, flags %s, %s)",
+        precision,
+        os.path.basename(source),
+        trt.__version__,
+        ",".join(plan.builder_flags) or "none",
+        "strongly typed" if plan.strongly_typed else "weakly typed",
+    )
+    started = time.monotonic()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineError("TensorRT failed to build the engine (see the log above)")
+    logger.info("engine built in %.1f s", time.monotonic() - started)
+    with atomic_write(engine_path) as stream:
+        stream.write(bytes(serialized))
+    merge_timing_cache(config, options.timing_cache)
+    record: Dict[str, Any] = dict(machine_info(load_cuda_api()))
+    record.update(
+        precision=precision,
+        onnx_path=os.path.abspath(source),
+        onnx_sha256=sha256_file(source),
+        input_shape=[1, 3] + list(sidecar.input_size) if sidecar.input_size else None,
+        profile=shapes,
+        builder_flags=list(plan.builder_flags),
+        strongly_typed=plan.strongly_typed,
+        implicit_int8=plan.implicit_calibration,
+        workspace_mib=options.workspace_mib,
+        dla_core=options.dla_core,
+        fanet_version=__version__,
+        sidecar=sidecar,
+    )
+    write_record(engine_path, record)
+    return engine_path
+
+
+def _pin_attention(network: trt.INetworkDefinition, graph: Graph) -> None:
+    """Keep the fast attention FP32 in a weakly typed FP16/INT8 build."""
+    try:
+        islands = attention_islands(graph.nodes, graph.constants())
+    except IslandError as exc:
+        raise EngineError(str(exc)) from None
+    pinned = pin_fp32(network, trt, islands)
+    logger.info("pinned %d layers of the fast attention to FP32", len(pinned))
+
+
+def build_for_exports(onnx_paths: List[str]) -> List[str]:
+    """Engines for every precision exported (called by fanet-export where TensorRT exists)."""
+    fp32 = onnx_paths[0]
+    built = []
+    for precision in ("fp32", "fp16", "int8"):
+        if precision == "fp32" or precision in onnx_variants(fp32):
+            built.append(build_engine(fp32, precision))
+    return built

@@ -1,0 +1,188 @@
+"""fanet-trt-bench end to end on the CPU: figures, formats, schema, plot, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from fanet.cli.device import bench
+from fanet.runtime import bench_plan, benchmark
+
+ROOT = Path(__file__).resolve().parents[3]
+SCHEMA = json.loads((ROOT / "docs" / "bench-schema.json").read_text())
+FAST = ["--warmup", "0", "--iterations", "3", "--threads", "2"]
+
+
+def _run(*args, cwd=None):
+    result = subprocess.run(
+        [sys.executable, "-m", "fanet.cli.device.bench", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_json_validates_and_holds_every_statistic(exported_trained, capsys):
+    code = bench.main(
+        [
+            "--onnx",
+            str(exported_trained),
+            "--res",
+            "128x256",
+            "--backend",
+            "onnxruntime",
+            "--json",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    (entry,) = report["results"]
+    assert (entry["backend"], entry["precision"], entry["resolution"]) == (
+        "onnxruntime",
+        "fp32",
+        "128x256",
+    )
+    host = entry["stats"]["host"]
+    assert host["iterations"] == 3 and host["min_ms"] <= host["median_ms"] <= host["max_ms"]
+    assert entry["fps"] == pytest.approx(1000 / host["median_ms"])
+    assert entry["stats"]["pipeline"]["median_ms"] >= host["min_ms"]
+    assert entry["stats"]["compute"]["same_as_host"] == 1.0
+
+
+def test_table_markdown_csv_and_plot(exported_trained, tmp_path, capsys):
+    args = ["--onnx", str(exported_trained), "--res", "128x256", "--backend", "onnxruntime", *FAST]
+    plot = tmp_path / "fps.png"
+    assert bench.main([*args, "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "backend / precision" in table and "onnxruntime fp32" in table
+    assert "FPS = 1000 / median latency of host latency" in table
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert bench.main([*args, "--markdown", "--metric", "pipeline"]) == 0
+    assert capsys.readouterr().out.startswith("| backend / precision | 128x256 |")
+    assert bench.main([*args, "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("backend,precision,variant,resolution,metric,fps")
+    assert lines[1].startswith("onnxruntime,fp32,,128x256,host,")
+
+
+def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys):
+    assert (
+        bench.main(
+            [
+                "--weights",
+                str(trained_checkpoint),
+                "--res",
+                "64x128",
+                "--res",
+                "64x64",
+                "--backend",
+                "onnxruntime",
+                "--torch-eager",
+                "--json",
+                "--work-dir",
+                str(tmp_path),
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    measured = [(e["resolution"], e["label"]) for e in report["results"]]
+    assert measured == [  # resolution-major: compared rows are measured back to back
+        ("64x128", "onnxruntime fp32"),
+        ("64x128", "torch eager fp32"),
+        ("64x64", "onnxruntime fp32"),
+        ("64x64", "torch eager fp32"),
+    ]
+    assert all(e["fps"] > 0 for e in report["results"])
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["--backend", "tensorflow"], 2, "invalid choice"),
+        (["--backend", "torch", "--precision", "int8"], 1, "torch backend cannot run int8"),
+        (["--backend", "onnxruntime", "--res", "256x512"], 1, "exported for 128x256, not 256x512"),
+        (["--backend", "onnxruntime", "--precision", "fp16"], 1, "no fp16 graph beside"),
+        (["--res", "0x10"], 2, "resolution"),
+    ],
+)
+def test_bad_requests(exported_trained, args, code, message):
+    got, _, stderr = _run("--onnx", str(exported_trained), *FAST, *args)
+    assert got == code and message in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_prints_what_was_measured(exported_trained, monkeypatch, capsys):
+    real_measure = benchmark.measure
+    calls = []
+
+    def interrupted_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(bench_plan, "measure", interrupted_second_time)
+    code = bench.main(
+        [
+            "--onnx",
+            str(exported_trained),
+            "--res",
+            "128x256",
+            "--res",
+            "128x256",
+            "--backend",
+            "onnxruntime",
+            "--json",
+            *FAST,
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 130 and "interrupted" in captured.err
+    report = json.loads(captured.out)
+    assert report["interrupted"] is True
+    assert report["results"][0]["fps"] > 0 and report["results"][1]["fps"] is None
+
+
+def test_no_model_anywhere_without_the_host_side(tmp_path):
+    blocked = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'onnx'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fanet.cli.device.bench import main\n"
+        "raise SystemExit(main(['--backend', 'onnxruntime', '--iterations', '1']))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", blocked],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "no model: pass --engine, --onnx or --weights" in result.stderr
+
+
+def test_nan_outputs_are_refused(exported_trained):
+    import numpy as np
+
+    from fanet.runtime.benchmark import BenchmarkError, Budget, measure
+    from fanet.runtime.segmenter import Segmenter
+
+    with Segmenter.from_file(str(exported_trained), backend="onnxruntime") as seg:
+        seg.backend.infer = lambda feed: {"logits": np.full((1, 19, 16, 32), np.nan, np.float32)}
+        with pytest.raises(BenchmarkError, match="NaN or Inf"):
+            measure(seg, (128, 256), Budget(0, None, 1))

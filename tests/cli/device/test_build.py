@@ -1,0 +1,31 @@
+"""fanet-build where TensorRT is missing: one clear line, exit 1."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fanet.runtime.trt.versions import installed_tensorrt_version
+
+
+@pytest.mark.skipif(installed_tensorrt_version() is not None, reason="TensorRT is installed")
+def test_without_tensorrt(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "fanet.cli.device.build", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("fanet-build: error: TensorRT is not installed")
+    assert result.stderr.count("\n") == 1
+
+
+def test_help_has_examples():
+    result = subprocess.run(
+        [sys.executable, "-m", "fanet.cli.device.build", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and "examples:" in result.stdout and "--fp16" in result.stdout

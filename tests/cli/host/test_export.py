@@ -1,0 +1,156 @@
+"""fanet-export end to end: files, sidecars, and bad input (one line, exit 1, no files)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fanet.cli.host.export import main
+from fanet.model import create_model
+
+
+def _run(*args):
+    result = subprocess.run(
+        [sys.executable, "-m", "fanet.cli.host.export", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def test_export_fp32_and_fp16_with_sidecars(tmp_path, capsys):
+    weights = tmp_path / "fanet18.pth"
+    torch.save({"model_state": create_model("fanet18", num_classes=7).state_dict()}, weights)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "--weights",
+                str(weights),
+                "--res",
+                "64x128",
+                "--fp16",
+                "-o",
+                str(out),
+                "--opset",
+                "13",
+            ]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "fp32" in table and "fp16" in table
+    assert _files(out) == [
+        "fanet18_64x128.json",
+        "fanet18_64x128.onnx",
+        "fanet18_64x128_fp16.json",
+        "fanet18_64x128_fp16.onnx",
+    ]
+    sidecar = json.loads((out / "fanet18_64x128_fp16.json").read_text())
+    assert sidecar["num_classes"] == 7 and sidecar["input_size"] == [64, 128]
+    assert sidecar["opset"] == 13 and sidecar["precision"] == "fp16"
+    assert sidecar["random_weights"] is False and sidecar["agreement"]["finite"] == 1.0
+
+
+def test_random_weights_are_recorded(tmp_path):
+    code, _, err = _run("--random-weights", "--res", "64x64", "--dynamic", "-o", str(tmp_path))
+    assert code == 2 and "not allowed with argument" in err  # --res and --dynamic exclude
+    code, _, err = _run("--random-weights", "--dynamic", "-o", str(tmp_path), "--json")
+    assert code == 0 and "RANDOM weights" in err and "fanet-build" in err
+    sidecar = json.loads((tmp_path / "fanet18_dynamic.json").read_text())
+    assert sidecar["random_weights"] is True and sidecar["dynamic"] is True
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([], "no --weights given"),
+        (["--weights", "missing.pth"], "checkpoint not found"),
+        (["--random-weights", "--int8"], "--int8 needs --calib-data"),
+        (["--random-weights", "--int8", "--calib-data", "EMPTY"], "no images"),
+        (["--random-weights", "--fp16-io"], "--fp16-io needs --fp16"),
+        (["--random-weights", "-o", "FILE/sub"], "cannot create output folder"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_files(tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("x")
+    args = [
+        a.replace("EMPTY", str(tmp_path / "empty")).replace("FILE", str(tmp_path / "afile"))
+        for a in args
+    ]
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        *args, "--res", "64x64", *([] if "-o" in args else ["-o", str(out)])
+    )
+    assert code == 1, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("WARNING")]
+    assert lines == [lines[0]] and message in lines[0] and "Traceback" not in stderr
+    assert not out.exists() or _files(out) == []
+
+
+@pytest.mark.parametrize("res", ["0x512", "-5x5", "axb", "9000x100", "512x"])
+def test_absurd_resolutions_are_usage_errors(res):
+    code, _, stderr = _run("--random-weights", f"--res={res}")
+    assert code == 2 and "resolution" in stderr and "Traceback" not in stderr
+
+
+def test_unreadable_weights(tmp_path):
+    weights = tmp_path / "fanet18.pth"
+    weights.write_bytes(b"\x00" * 100)
+    code, _, stderr = _run("--weights", str(weights), "-o", str(tmp_path / "out"))
+    assert code == 1 and "cannot read checkpoint" in stderr
+
+
+def test_images_smaller_than_the_crop(tmp_path):
+    from fanet.calibration.synthetic import write_cityscapes
+
+    write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(32, 64))
+    code, _, stderr = _run(
+        "--random-weights",
+        "--res",
+        "64x128",
+        "--int8",
+        "--calib-data",
+        str(tmp_path / "cs"),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert code == 1 and "smaller than the 64x128 crop" in stderr
+    assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):
+    from fanet.calibration.synthetic import write_cityscapes
+    from fanet.export import pipeline
+
+    write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(64, 128))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "calibrate_ranges", interrupted)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--random-weights",
+            "--res",
+            "64x128",
+            "--int8",
+            "--calib-data",
+            str(tmp_path / "cs"),
+            "--calib-count",
+            "2",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert not [name for name in _files(out) if "int8" in name or name.endswith(".part")]

@@ -1,0 +1,43 @@
+"""TensorRT and CUDA paths: run only where TensorRT / a GPU exist (skipped with a reason)."""
+
+import numpy as np
+import pytest
+
+from fanet.calibration.synthetic import render_scene
+from fanet.runtime.segmenter import Segmenter
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_engine_from_the_cache_matches_onnxruntime(exported_trained, tmp_path, precision):
+    image, _ = render_scene(4, 128, 256)
+    with Segmenter.from_file(str(exported_trained), backend="onnxruntime") as reference:
+        expected = reference(image)
+    with Segmenter.from_file(
+        str(exported_trained), backend="tensorrt", precision=precision, cache_dir=str(tmp_path)
+    ) as seg:
+        assert (seg(image) == expected).mean() >= (0.999 if precision == "fp32" else 0.99)
+
+
+@pytest.mark.gpu
+def test_cuda_buffers_and_stream_round_trip():
+    pytest.importorskip("cuda", reason="cuda-python is not installed")
+    from fanet.runtime.trt.cuda import load_cuda_runtime
+
+    cuda = load_cuda_runtime()
+    stream = cuda.create_stream()
+    host = cuda.pinned_empty((3, 1000), np.float32)
+    host[:] = np.arange(3000, dtype=np.float32).reshape(3, 1000)
+    back = cuda.pinned_empty((3, 1000), np.float32)
+    pointer = cuda.malloc(host.nbytes)
+    start, end = cuda.create_event(), cuda.create_event()
+    cuda.record(start, stream)
+    cuda.copy_to_device(pointer, host, stream)
+    cuda.copy_to_host(back, pointer, stream)
+    cuda.record(end, stream)
+    cuda.synchronize(stream)
+    assert (back == host).all() and cuda.elapsed_ms(start, end) >= 0
+    name, capability = cuda.device_properties()
+    assert name and capability.count(".") == 1
+    cuda.free(pointer)

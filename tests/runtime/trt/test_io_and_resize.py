@@ -1,0 +1,39 @@
+"""Buffer shapes for engine I/O and the align-corners resize."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fanet.core.resize import resize_align_corners, upsampled_argmax
+from fanet.runtime.trt.io_buffers import nbytes, resolve_shape, within_profile
+
+
+def test_dynamic_dimensions_take_the_input_size():
+    assert resolve_shape((1, 3, -1, -1), (1, 3, 512, 1024)) == (1, 3, 512, 1024)
+    assert nbytes((1, 19, 64, 128), np.float16) == 19 * 64 * 128 * 2
+    with pytest.raises(ValueError, match="does not fit"):
+        resolve_shape((1, 3, 512, 1024), (1, 3, 256, 512))
+    with pytest.raises(ValueError, match="rank differs"):
+        resolve_shape((1, 3, -1, -1), (3, 256, 512))
+
+
+def test_profile_bounds():
+    assert within_profile((1, 3, 512, 1024), (1, 3, 256, 512), (1, 3, 1024, 2048))
+    assert not within_profile((1, 3, 2048, 1024), (1, 3, 256, 512), (1, 3, 1024, 2048))
+
+
+@pytest.mark.parametrize("size", [(96, 160), (97, 163), (12, 20), (1, 7)])
+def test_resize_matches_torch_align_corners(size):
+    maps = np.random.default_rng(0).standard_normal((5, 12, 20)).astype(np.float32)
+    expected = F.interpolate(
+        torch.from_numpy(maps)[None], size=size, mode="bilinear", align_corners=True
+    )[0].numpy()
+    np.testing.assert_allclose(resize_align_corners(maps, size), expected, atol=1e-5)
+
+
+def test_blocked_argmax_equals_argmax_of_the_full_resize():
+    logits = np.random.default_rng(1).standard_normal((19, 16, 32)).astype(np.float32)
+    expected = resize_align_corners(logits, (100, 250)).argmax(0)
+    labels = upsampled_argmax(logits, (100, 250))
+    assert labels.dtype == np.uint8 and (labels == expected).all()
