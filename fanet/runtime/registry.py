@@ -41,12 +41,13 @@ class BackendEntry(NamedTuple):
         self, model: Any, device: Optional[str], precision: Optional[str], options: Any
     ) -> Backend:
         module_name, function = self.opener.split(":")
+        missing = "the {} backend needs {}".format(self.name, self.needs)
+        if not self.available():
+            raise MissingDependencyError(missing)
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise MissingDependencyError(
-                "the {} backend needs {} ({})".format(self.name, self.needs, exc)
-            ) from None
+            raise MissingDependencyError("{} ({})".format(missing, exc)) from None
         return getattr(module, function)(model, device, precision, options)
 
 

@@ -23,21 +23,23 @@ def test_engine_from_the_cache_matches_onnxruntime(exported_trained, tmp_path, p
 @pytest.mark.gpu
 def test_cuda_buffers_and_stream_round_trip():
     pytest.importorskip("cuda", reason="cuda-python is not installed")
-    from fanet.runtime.trt.cuda import load_cuda_runtime
+    from fanet.runtime.trt.cuda import DeviceBuffer, Event, PinnedBuffer, Stream, load_cuda_api
 
-    cuda = load_cuda_runtime()
-    stream = cuda.create_stream()
-    host = cuda.pinned_empty((3, 1000), np.float32)
-    host[:] = np.arange(3000, dtype=np.float32).reshape(3, 1000)
-    back = cuda.pinned_empty((3, 1000), np.float32)
-    pointer = cuda.malloc(host.nbytes)
-    start, end = cuda.create_event(), cuda.create_event()
-    cuda.record(start, stream)
-    cuda.copy_to_device(pointer, host, stream)
-    cuda.copy_to_host(back, pointer, stream)
-    cuda.record(end, stream)
-    cuda.synchronize(stream)
-    assert (back == host).all() and cuda.elapsed_ms(start, end) >= 0
+    cuda = load_cuda_api()
+    expected = np.arange(3000, dtype=np.float32).reshape(3, 1000)
+    with Stream(cuda) as stream, DeviceBuffer(cuda, expected.nbytes) as device:
+        with (
+            PinnedBuffer(cuda, expected.nbytes) as sent,
+            PinnedBuffer(cuda, expected.nbytes) as got,
+        ):
+            host, back = sent.view((3, 1000), np.float32), got.view((3, 1000), np.float32)
+            host[:] = expected
+            with Event(cuda) as start, Event(cuda) as end:
+                start.record(stream)
+                cuda.copy_to_device(device.pointer, host, stream.handle)
+                cuda.copy_to_host(back, device.pointer, stream.handle)
+                end.record(stream)
+                stream.synchronize()
+                assert (back == expected).all() and end.ms_since(start) >= 0
     name, capability = cuda.device_properties()
     assert name and capability.count(".") == 1
-    cuda.free(pointer)
