@@ -27,19 +27,21 @@ def test_cuda_buffers_and_stream_round_trip():
 
     cuda = load_cuda_api()
     expected = np.arange(3000, dtype=np.float32).reshape(3, 1000)
-    with Stream(cuda) as stream, DeviceBuffer(cuda, expected.nbytes) as device:
-        with (
-            PinnedBuffer(cuda, expected.nbytes) as sent,
-            PinnedBuffer(cuda, expected.nbytes) as got,
-        ):
-            host, back = sent.view((3, 1000), np.float32), got.view((3, 1000), np.float32)
-            host[:] = expected
-            with Event(cuda) as start, Event(cuda) as end:
-                start.record(stream)
-                cuda.copy_to_device(device.pointer, host, stream.handle)
-                cuda.copy_to_host(back, device.pointer, stream.handle)
-                end.record(stream)
-                stream.synchronize()
-                assert (back == expected).all() and end.ms_since(start) >= 0
+    with (
+        Stream(cuda) as stream,
+        DeviceBuffer(cuda, expected.nbytes) as device,
+        PinnedBuffer(cuda, expected.nbytes) as sent,
+        PinnedBuffer(cuda, expected.nbytes) as got,
+        Event(cuda) as start,
+        Event(cuda) as end,
+    ):
+        host, back = sent.view((3, 1000), np.float32), got.view((3, 1000), np.float32)
+        host[:] = expected
+        start.record(stream)
+        cuda.copy_to_device(device.pointer, host, stream.handle)
+        cuda.copy_to_host(back, device.pointer, stream.handle)
+        end.record(stream)
+        stream.synchronize()
+        assert (back == expected).all() and end.ms_since(start) >= 0
     name, capability = cuda.device_properties()
     assert name and capability.count(".") == 1
