@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fanet.cli.host.export import main
+from fanet.core.onnx_graph import read_metadata_props
 from fanet.model import create_model
 
 
@@ -57,6 +58,12 @@ def test_export_fp32_and_fp16_with_sidecars(tmp_path, capsys):
     assert sidecar["num_classes"] == 7 and sidecar["input_size"] == [64, 128]
     assert sidecar["opset"] == 13 and sidecar["precision"] == "fp16"
     assert sidecar["random_weights"] is False and sidecar["agreement"]["finite"] == 1.0
+    for variant, precision in (("", "fp32"), ("_fp16", "fp16")):
+        props = read_metadata_props(str(out / f"fanet18_64x128{variant}.onnx"))
+        assert json.loads(props["fanet.precision"]) == precision
+        assert json.loads(props["fanet.input_size"]) == [64, 128]
+        assert json.loads(props["fanet.mean"]) == sidecar["mean"]
+        assert json.loads(props["fanet.num_classes"]) == 7
 
 
 def test_random_weights_are_recorded(tmp_path):
