@@ -1,8 +1,9 @@
 """fanet: deploy FANet (real-time semantic segmentation with fast attention).
 
-Host side: ``fanet.model`` and ``fanet.export`` (PyTorch to ONNX).
-Device side: ``fanet.runtime`` (TensorRT, ONNX Runtime or PyTorch backends).
-This module stays importable on Python 3.6 with numpy alone.
+Device side (numpy, OpenCV, TensorRT; Python 3.6+): ``fanet.core``, ``fanet.runtime``
+(with ``fanet.runtime.trt``) and ``fanet.cli.device``. Host side (PyTorch, onnx):
+``fanet.model``, ``fanet.export``, ``fanet.calibration``, ``fanet.train`` and
+``fanet.cli.host``. The import-linter contracts in pyproject.toml keep them apart.
 """
 
 __version__ = "0.2.0"

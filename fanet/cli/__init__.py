@@ -1,1 +1,1 @@
-"""Console scripts: one module per command. Only this package parses arguments."""
+"""Console scripts: device/ and host/ commands. Only this package parses arguments."""

@@ -1,0 +1,1 @@
+"""Commands that run on the workstation: fanet-export, fanet-info (PyTorch, onnx)."""
