@@ -222,20 +222,22 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
         source = open_source(config.calib_data, config.calib_split)
     model = _load_model(config)
     stem = os.path.join(config.output_dir, _stem(config, model))
-    common = {
-        "arch": model.arch,
-        "num_classes": model.num_classes,
-        "input_size": list(config.size) if config.size else None,
-        "dynamic": config.size is None,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "opset": config.opset,
-        "output": config.output,
-        "output_stride": 1 if config.full_res else 8,
-        "checkpoint_sha256": sha256_file(config.weights) if config.weights else None,
-        "random_weights": config.random_weights,
-        "fanet_version": __version__,
-    }
+    common = Sidecar(
+        arch=model.arch,
+        num_classes=model.num_classes,
+        input_size=config.size,
+        dynamic=config.size is None,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        output=config.output,
+        output_stride=1 if config.full_res else 8,
+        opset=config.opset,
+        fanet_version=__version__,
+        details={
+            "checkpoint_sha256": sha256_file(config.weights) if config.weights else None,
+            "random_weights": config.random_weights,
+        },
+    )
     if config.random_weights:
         logger.warning("exporting RANDOM weights (seed %d): for speed tests only", config.seed)
 
@@ -263,7 +265,9 @@ def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -
     return [version_text(v) for v in served]
 
 
-def _export_all(model: FANet, stem: str, config: ExportConfig, common: dict, source) -> list:
+def _export_all(
+    model: FANet, stem: str, config: ExportConfig, common: Sidecar, source
+) -> list[ExportedFile]:
     fp32_path = stem + ".onnx"
     targets = config.targets()
     checked: list[str] = []
@@ -298,21 +302,21 @@ def _random_batches(config: ExportConfig) -> list[np.ndarray]:
     return [rng.standard_normal((1, 3, height, width)).astype(np.float32)]
 
 
-def _write_sidecar(exported: ExportedFile, common: dict, extra: dict) -> None:
-    record = dict(
-        common,
-        precision=exported.precision,
+def _write_sidecar(exported: ExportedFile, common: Sidecar, extra: dict[str, Any]) -> None:
+    """The export's record plus this graph's precision, consumer, agreement and hash."""
+    details = dict(
+        common.details,
         consumer=CONSUMERS[variant_of(exported.path)],
         agreement=exported.agreement,
         onnx_sha256=sha256_file(exported.path),
         **extra,
     )
-    write_sidecar(exported.path, Sidecar.from_json(record, sidecar_path(exported.path)))
+    write_sidecar(exported.path, common._replace(precision=exported.precision, details=details))
 
 
-def _stamp(proto: onnx.ModelProto, common: dict, precision: str) -> None:
+def _stamp(proto: onnx.ModelProto, common: Sidecar, precision: str) -> None:
     """Put the sidecar's essentials into the graph's ``metadata_props``."""
-    set_metadata(proto, Sidecar.from_json(dict(common, precision=precision)).props())
+    set_metadata(proto, common._replace(precision=precision).props())
 
 
 def _default_opset(proto: onnx.ModelProto) -> int:
@@ -347,7 +351,7 @@ def _write_variant(
         )
     _stamp(proto, common, precision)
     save_model(proto, path)
-    agreement = _agreement_with(fp32_path, path, batches, common["num_classes"])
+    agreement = _agreement_with(fp32_path, path, batches, common.num_classes)
     exported = ExportedFile(path, precision, agreement)
     _log_agreement(path, "FP32 ONNX", agreement)
     _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"))
@@ -423,7 +427,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
                 "int8",
                 fp32_path,
                 verify_batches,
-                dict(common, opset=_default_opset(typed)),
+                common._replace(opset=_default_opset(typed)),
                 {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float16"},
                 config,
             )
