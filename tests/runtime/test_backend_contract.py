@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fanet.calibration.synthetic import render_scene
+from fanet.runtime.backend import BackendError
 from fanet.runtime.registry import open_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.trt.versions import installed_tensorrt_version
@@ -48,6 +49,9 @@ def test_backend_protocol(exported_trained, trained_checkpoint):
             assert next(iter(out.values())).shape == (1, 19, 16, 32)
             with pytest.raises(Exception, match="shape|input"):
                 backend.infer({"input": np.zeros((1, 4, 128, 256), np.float32)})
+        backend.close()  # a second close does nothing
+        with pytest.raises(BackendError, match=f"the {name} backend is closed"):
+            backend.infer({"input": x})
 
 
 @pytest.mark.parametrize(
