@@ -19,9 +19,9 @@ from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, measure
 from fanet.runtime.device_info import TegraStats, device_info
 from fanet.runtime.registry import (
-    BACKENDS,
     backend_entry,
     check_precision,
+    choose_backend,
     open_backend,
     sidecar_for,
 )
@@ -80,9 +80,7 @@ def plan_rows(request: BenchRequest) -> List[Row]:
 
 def _auto_backend(request: BenchRequest) -> str:
     """TensorRT for an engine; else the best available backend that runs ONNX."""
-    if request.engine:
-        return "tensorrt"
-    return next(e.name for e in BACKENDS if ".onnx" in e.runs and e.available())
+    return choose_backend(".engine" if request.engine else ".onnx").name
 
 
 def _host_artefacts() -> Any:
