@@ -5,6 +5,7 @@ Python 3.6 compatible: the device-side commands run on a Jetson Nano (JetPack 4.
 
 import argparse
 import logging
+import math
 import re
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -41,6 +42,30 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError("expected a whole number, got {!r}".format(text)) from None
     if value < 1:
         raise argparse.ArgumentTypeError("expected a number >= 1, got {}".format(value))
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    return _finite_seconds(text, allow_zero=False)
+
+
+def non_negative_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    return _finite_seconds(text, allow_zero=True)
+
+
+def _finite_seconds(text: str, allow_zero: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds, got {!r}".format(text)) from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(
+            "expected a finite number of seconds {} 0, got {}".format(
+                ">=" if allow_zero else ">", text
+            )
+        )
     return value
 
 

@@ -8,6 +8,7 @@ so a graph copied without its sidecar still knows them.
 
 import json
 import logging
+import math
 import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
@@ -116,7 +117,14 @@ def _checked(name: str, value: Any, origin: str) -> Any:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
             raise MetadataError("{}: {} must be 3 numbers, got {!r}".format(origin, name, value))
-        return tuple(float(v) for v in value)
+        values = tuple(float(v) for v in value)
+        if not all(math.isfinite(v) for v in values) or (name == "std" and min(values) <= 0):
+            raise MetadataError(
+                "{}: {} must be finite{}, got {!r}".format(
+                    origin, name, " and > 0" if name == "std" else "", value
+                )
+            )
+        return values
     if name == "input_size":
         if not (
             isinstance(value, list)

@@ -115,6 +115,12 @@ def _validate(config: ExportConfig) -> None:
         raise ConfigError("--int8 needs --calib-data (a Cityscapes root, image folder or video)")
     if config.int8 and config.size is None:
         raise ConfigError("--int8 needs a fixed --res: calibration crops have the export size")
+    if config.name is not None and (
+        not config.name
+        or config.name != os.path.basename(config.name)
+        or config.name in (".", "..")
+    ):
+        raise ConfigError(f"--name must be a file stem without folders, got {config.name!r}")
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
     for version in config.target_trt:

@@ -11,7 +11,7 @@ does, then argmax'd. Label outputs (``--output labels``) are resized nearest-nei
 """
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -36,8 +36,8 @@ class Segmenter:
         self.backend = backend
         self.sidecar = sidecar
         self.rgb = rgb
-        self.input_size = sidecar.input_size
         self._input = _named(backend.input_specs, sidecar.input_name, "input")
+        self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
         self._output = _named(backend.output_specs, sidecar.output_tensor, "output").name
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
@@ -148,3 +148,9 @@ def _named(specs: Any, name: str, kind: str) -> TensorSpec:
             kind, name, ", ".join(repr(s.name) for s in specs)
         )
     )
+
+
+def _fixed_size(spec: TensorSpec) -> Optional[Tuple[int, int]]:
+    """(H, W) of a 1 x 3 x H x W input with fixed sides, else None (dynamic)."""
+    height, width = (tuple(spec.shape) + (None, None, None, None))[2:4]
+    return (height, width) if height and width and len(spec.shape) == 4 else None

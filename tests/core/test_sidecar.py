@@ -50,6 +50,8 @@ def test_metadata_props_carry_the_essentials_only():
         ("input_size", [512], r"input_size must be \[height, width\]"),
         ("mean", [0.4, "x", 0.4], "mean must be 3 numbers"),
         ("dynamic", "yes", "dynamic must be bool"),
+        ("std", [0, 0, 0], "std must be finite and > 0"),
+        ("mean", [0.5, 0.5, float("inf")], "mean must be finite"),
         ("opset", True, "opset must be int"),
     ],
 )

@@ -97,9 +97,10 @@ def test_onnx_without_sidecar_or_metadata_works_with_defaults(exported_trained, 
     del proto.metadata_props[:]
     bare = tmp_path / "bare.onnx"
     onnx.save(proto, str(bare))
-    image, _ = render_scene(3, 128, 256)
+    image, _ = render_scene(3, 200, 300)
     with caplog.at_level("WARNING"), Segmenter.from_file(bare, backend="onnxruntime") as s:
-        assert s.sidecar == Sidecar() and s(image).shape == (128, 256)
+        assert s.sidecar == Sidecar() and s.input_size == (128, 256)  # from the graph
+        assert s(image).shape == (200, 300)  # resized to the graph's size and back
     assert "no sidecar" in caplog.text
 
 

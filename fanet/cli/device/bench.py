@@ -10,7 +10,15 @@ import logging
 import sys
 from typing import List, Optional, Tuple
 
-from fanet.cli.common import EXIT_INTERRUPTED, new_parser, parse_resolution, run_command
+from fanet.cli.common import (
+    EXIT_INTERRUPTED,
+    new_parser,
+    non_negative_seconds,
+    parse_resolution,
+    positive_int,
+    positive_seconds,
+    run_command,
+)
 from fanet.runtime import bench_report
 from fanet.runtime.bench_plan import BenchRequest, run_benchmark
 from fanet.runtime.bench_report import BenchReport
@@ -74,11 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
     what.add_argument("--channels-last", action="store_true", help="torch: channels-last")
     what.add_argument("--cuda-graph", action="store_true", help="torch/tensorrt: CUDA graphs")
-    what.add_argument("--threads", type=int, help="onnxruntime CPU threads")
+    what.add_argument("--threads", type=positive_int, help="onnxruntime CPU threads")
     how = parser.add_argument_group("how long")
-    how.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (default 2)")
-    how.add_argument("--duration", type=float, default=5.0, help="seconds per metric (5)")
-    how.add_argument("--iterations", type=int, help="iterations per metric (instead of time)")
+    how.add_argument(
+        "--warmup", type=non_negative_seconds, default=2.0, help="warm-up seconds (default 2)"
+    )
+    how.add_argument(
+        "--duration", type=positive_seconds, default=5.0, help="seconds per metric (5)"
+    )
+    how.add_argument(
+        "--iterations", type=positive_int, help="iterations per metric (instead of time)"
+    )
     how.add_argument(
         "--metric",
         choices=METRICS,

@@ -113,6 +113,11 @@ def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys
         (["--backend", "onnxruntime", "--res", "256x512"], 1, "exported for 128x256, not 256x512"),
         (["--backend", "onnxruntime", "--precision", "fp16"], 1, "no fp16 graph beside"),
         (["--res", "0x10"], 2, "resolution"),
+        (["--duration", "nan"], 2, "finite number of seconds > 0"),
+        (["--duration", "inf"], 2, "finite number of seconds > 0"),
+        (["--warmup", "-1"], 2, "finite number of seconds >= 0"),
+        (["--threads", "0"], 2, "expected a number >= 1"),
+        (["--iterations", "0"], 2, "expected a number >= 1"),
     ],
 )
 def test_bad_requests(exported_trained, args, code, message):
