@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import struct
 
+from fanet.calibration.errors import CalibrationError
 from fanet.core.files import atomic_write
 from fanet.core.sidecar import read_json_or_none
 
@@ -25,7 +27,21 @@ def load_ranges(path: str, fingerprint: dict) -> Ranges | None:
         logger.info("calibration cache %s is for other data or another graph: recalibrating", path)
         return None
     logger.info("reusing calibration ranges from %s", path)
-    return {name: (float(lo), float(hi)) for name, (lo, hi) in record["ranges"].items()}
+    try:
+        ranges = {name: (float(lo), float(hi)) for name, (lo, hi) in record["ranges"].items()}
+    except (KeyError, AttributeError, TypeError, ValueError):
+        raise CalibrationError(
+            f"calibration cache {path} is malformed: delete it to recalibrate"
+        ) from None
+    check_ranges(ranges, f"calibration cache {path}", "delete it to recalibrate")
+    return ranges
+
+
+def check_ranges(ranges: Ranges, origin: str, remedy: str) -> None:
+    """Raise ``CalibrationError`` unless every range is finite with low <= high."""
+    for name, (lo, hi) in sorted(ranges.items()):
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise CalibrationError(f"{origin} holds the range [{lo}, {hi}] for {name!r}: {remedy}")
 
 
 def save_ranges(path: str, fingerprint: dict, ranges: Ranges) -> None:
@@ -45,6 +61,7 @@ def write_tensorrt_cache(path: str, ranges: Ranges) -> None:
     The scale is max(|min|, |max|) / 127 (symmetric INT8). TensorRT 8.x-10.x reads it
     through an ``IInt8EntropyCalibrator2`` whose ``read_calibration_cache`` returns it.
     """
+    check_ranges(ranges, "the calibration", "check the calibration images")
     lines = ["TRT-8000-EntropyCalibration2"]
     for name, (lo, hi) in sorted(ranges.items()):
         scale = max(abs(lo), abs(hi), 1e-12) / INT8_MAX

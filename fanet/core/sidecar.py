@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from fanet.core.errors import FanetError
-from fanet.core.files import atomic_write
+from fanet.core.files import atomic_write, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,21 @@ def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
     if not isinstance(loaded, dict):
         raise MetadataError("sidecar {} does not hold a JSON object".format(path))
     return Sidecar.from_json(loaded, path)
+
+
+def verify_sidecar(model_path: str, sidecar: Sidecar, model_sha256: Optional[str] = None) -> None:
+    """Raise ``MetadataError`` when the sidecar records another graph's hash."""
+    recorded = sidecar.details.get("onnx_sha256")
+    if not recorded:
+        return
+    actual = model_sha256 or sha256_file(model_path)
+    if actual != recorded:
+        raise MetadataError(
+            "{} describes another graph than {} (sha256 {}..., the file has {}...): "
+            "re-export, or remove the stale sidecar".format(
+                sidecar_path(model_path), model_path, recorded[:12], actual[:12]
+            )
+        )
 
 
 def _sidecar_from_onnx(model_path: str, path: str, required: bool) -> Sidecar:

@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
 
 from fanet.core.errors import ConfigError, MissingDependencyError
-from fanet.core.sidecar import Sidecar, read_sidecar
+from fanet.core.sidecar import Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
 from fanet.runtime.trt.engine_record import read_record
@@ -171,7 +171,9 @@ def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
     the defaults (with the opened ``backend``'s classes) for checkpoints and modules."""
     suffix = os.path.splitext(os.fspath(model))[1].lower() if is_path(model) else MODULE
     if suffix in ONNX_SUFFIXES:
-        return read_sidecar(os.fspath(model))
+        sidecar = read_sidecar(os.fspath(model))
+        verify_sidecar(os.fspath(model), sidecar)
+        return sidecar
     if suffix in ENGINE_SUFFIXES:
         record: Dict[str, Any] = read_record(os.fspath(model)) or {}
         return Sidecar.from_json(record.get("sidecar") or {}, os.fspath(model) + ".json")

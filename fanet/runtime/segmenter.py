@@ -38,7 +38,15 @@ class Segmenter:
         self.rgb = rgb
         self._input = _named(backend.input_specs, sidecar.input_name, "input")
         self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
-        self._output = _named(backend.output_specs, sidecar.output_tensor, "output").name
+        output = _named(backend.output_specs, sidecar.output_tensor, "output")
+        classes = output.shape[1] if sidecar.output == "logits" and len(output.shape) == 4 else None
+        if classes is not None and classes != sidecar.num_classes:
+            raise BackendError(
+                "the sidecar says {} classes, the model's {!r} output has {}".format(
+                    sidecar.num_classes, output.name, classes
+                )
+            )
+        self._output = output.name
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
     @classmethod

@@ -1,5 +1,6 @@
 """Segmenter inputs and outputs: conversions, errors, colours, and the device-side imports."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,7 @@ import pytest
 
 from fanet.calibration.synthetic import render_scene
 from fanet.core.preprocess import ImageError
-from fanet.core.sidecar import Sidecar, read_sidecar, write_sidecar
+from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, write_sidecar
 from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
 
@@ -205,3 +206,26 @@ def test_device_side_runs_without_torch_and_onnx(exported_trained, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "labels (128, 256) []" in result.stdout
+
+
+def _copy_with_sidecar(exported, folder, **changes):
+    copy = folder / "copy.onnx"
+    copy.write_bytes(exported.read_bytes())
+    record = json.loads(exported.with_suffix(".json").read_text())
+    record.update(changes)
+    copy.with_suffix(".json").write_text(json.dumps(record))
+    return copy
+
+
+def test_a_sidecar_of_another_graph_is_refused(exported_trained, tmp_path):
+    copy = _copy_with_sidecar(exported_trained, tmp_path, onnx_sha256="0" * 64)
+    with pytest.raises(MetadataError, match="describes another graph than .*copy.onnx"):
+        Segmenter.from_file(copy, backend="onnxruntime")
+
+
+def test_a_sidecar_with_the_wrong_class_count_is_refused(exported_trained, tmp_path):
+    copy = _copy_with_sidecar(exported_trained, tmp_path)
+    record = json.loads(copy.with_suffix(".json").read_text())
+    write_sidecar(str(copy), Sidecar.from_json(dict(record, num_classes=7)))
+    with pytest.raises(BackendError, match="the sidecar says 7 classes, the model's 'logits'"):
+        Segmenter.from_file(copy, backend="onnxruntime")

@@ -16,7 +16,14 @@ from fanet.core.attention_islands import IslandError, attention_islands
 from fanet.core.errors import ConfigError
 from fanet.core.files import atomic_write, sha256_file
 from fanet.core.onnx_graph import Graph
-from fanet.core.sidecar import INPUT_NAME, Sidecar, export_stem, onnx_variants, read_sidecar
+from fanet.core.sidecar import (
+    INPUT_NAME,
+    Sidecar,
+    export_stem,
+    onnx_variants,
+    read_sidecar,
+    verify_sidecar,
+)
 from fanet.runtime.options import BuildOptions, Size
 from fanet.runtime.trt.conformance import buildable_graph
 from fanet.runtime.trt.cuda import load_cuda_api
@@ -128,6 +135,8 @@ def build_engine(
     )
     source = variants[plan.onnx_variant]
     sidecar = read_sidecar(source)
+    source_sha256 = sha256_file(source)
+    verify_sidecar(source, sidecar, source_sha256)
     if (sidecar.opset or 0) > plan.max_opset:
         raise ConfigError(
             "{} uses opset {}; TensorRT {}.{} parses at most {}: re-export with --opset {}".format(
@@ -195,7 +204,7 @@ def build_engine(
     record.update(
         precision=precision,
         onnx_path=os.path.abspath(source),
-        onnx_sha256=sha256_file(source),
+        onnx_sha256=source_sha256,
         input_shape=[1, 3] + list(sidecar.input_size) if sidecar.input_size else None,
         profile=shapes,
         builder_flags=list(plan.builder_flags),
