@@ -4,17 +4,21 @@ Python 3.6 compatible: the device-side commands run on a Jetson Nano (JetPack 4.
 """
 
 import argparse
+import contextlib
 import logging
 import math
 import re
+import signal
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple
+import threading
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
 
 MAX_SIDE = 8192
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 _RESOLUTION = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -93,19 +97,50 @@ def configure_logging(verbose: int, quiet: int) -> None:
     )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``), raised like Ctrl-C so the same cleanup runs."""
+
+
+_TERMINATIONS = []  # type: List[int]
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    _TERMINATIONS.append(signum)
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises ``Terminated`` (main thread only)."""
+    del _TERMINATIONS[:]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace], int],
     argv: Optional[List[str]],
 ) -> int:
-    """Parse ``argv``, run ``body``; library errors become one line on stderr and exit 1."""
+    """Parse ``argv``, run ``body``; library errors become one line on stderr and exit 1,
+    Ctrl-C exits 130 and SIGTERM 143, after the same cleanup (a command that stops early
+    on its own, such as the benchmark, reports what it has and returns 130)."""
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     try:
-        return body(args)
+        with _sigterm_as_interrupt():
+            code = body(args)
     except FanetError as exc:
         print("{}: error: {}".format(parser.prog, exc), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("{}: interrupted".format(parser.prog), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        how = "terminated" if _TERMINATIONS else "interrupted"
+        print("{}: {}".format(parser.prog, how), file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    return EXIT_TERMINATED if code == EXIT_INTERRUPTED and _TERMINATIONS else code

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -191,3 +193,24 @@ def test_nan_outputs_are_refused(exported_trained):
         seg.backend.infer = lambda feed: {"logits": np.full((1, 19, 16, 32), np.nan, np.float32)}
         with pytest.raises(BenchmarkError, match="NaN or Inf"):
             measure(seg, (128, 256), Budget(0, None, 1))
+
+
+def test_sigterm_prints_what_was_measured_and_exits_143(exported_trained):
+    command = [sys.executable, "-m", "fanet.cli.device.bench", "--onnx", str(exported_trained)]
+    command += ["--res", "128x256", "--backend", "onnxruntime", "--json", "--warmup", "0"]
+    command += ["--duration", "120", "--threads", "2"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    log = []
+    while not any("measuring" in line for line in log):
+        line = process.stderr.readline()
+        assert line, "".join(log)
+        log.append(line)
+    time.sleep(2)  # inside the host-latency loop
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True and report["results"][0]["fps"] > 0
+    assert "interrupted" in stderr and "Traceback" not in stderr
