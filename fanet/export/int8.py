@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 
@@ -62,7 +63,7 @@ def calibrate_ranges(
         )
     with tempfile.TemporaryDirectory(prefix="fanet-calib-") as scratch:
         calibrator = create_calibrator(
-            fp32_path,
+            _linked_into(scratch, fp32_path),
             QUANTIZED_OPS,
             augmented_model_path=os.path.join(scratch, "augmented.onnx"),
             calibrate_method=_method(method),
@@ -79,6 +80,18 @@ def calibrate_ranges(
     return ranges
 
 
+def _linked_into(scratch: str, path: str) -> str:
+    """``path`` as seen from ``scratch`` (a link, else a copy): ONNX Runtime writes its
+    ``-inferred.onnx`` beside the model it is given, so that file lands in the scratch
+    folder, which is removed on every exit path, never in the output folder."""
+    target = os.path.join(scratch, os.path.basename(path))
+    try:
+        os.symlink(os.path.abspath(path), target)
+    except OSError:
+        shutil.copyfile(path, target)
+    return target
+
+
 def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
     """``fp32_path`` with Q/DQ pairs from ``ranges``; returns the ONNX ModelProto."""
     from pathlib import Path
@@ -88,7 +101,8 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
-    model = load_model_with_shape_infer(Path(fp32_path))
+    with tempfile.TemporaryDirectory(prefix="fanet-quantize-") as scratch:
+        model = load_model_with_shape_infer(Path(_linked_into(scratch, fp32_path)))
     tensors = TensorsData(
         _method(method),
         {

@@ -244,3 +244,43 @@ def test_calibration_ranges_are_reused_only_for_the_same_data(int8_export, caplo
     with caplog.at_level("INFO"):
         run_export(other)
     assert "recalibrating" in caplog.text
+
+
+def test_third_party_scratch_files_stay_out_of_the_output_folder(
+    exported_trained, tmp_path, monkeypatch
+):
+    """ONNX Runtime's -inferred.onnx and augmented.onnx go to a private temporary folder,
+    removed also when calibration is interrupted."""
+    import tempfile
+
+    import onnx
+
+    from fanet.export.int8 import calibrate_ranges, quantize_qdq
+
+    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    scratch.mkdir()
+    fp32 = out / "m.onnx"
+    fp32.write_bytes(exported_trained.read_bytes())
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    batch = np.zeros((1, 3, 128, 256), np.float32)
+    ranges = calibrate_ranges(str(fp32), [batch])
+    assert quantize_qdq(str(fp32), ranges).graph.node
+    assert sorted(p.name for p in out.iterdir()) == ["m.onnx"] and not list(scratch.iterdir())
+
+    real_load = onnx.load
+
+    def interrupted_after_shape_inference(path, *args, **kwargs):
+        if str(path).endswith("-inferred.onnx"):  # written, not yet removed by ONNX Runtime
+            raise KeyboardInterrupt
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(onnx, "load", interrupted_after_shape_inference)
+    for step in (
+        lambda: calibrate_ranges(str(fp32), [batch]),
+        lambda: quantize_qdq(str(fp32), ranges),
+    ):
+        with pytest.raises(KeyboardInterrupt):
+            step()
+        assert sorted(p.name for p in out.iterdir()) == ["m.onnx"]
+        assert not list(scratch.iterdir())
