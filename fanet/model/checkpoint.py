@@ -47,9 +47,23 @@ def _numpy_safe_globals() -> list[Any]:
     return [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtype_classes]
 
 
+NOT_CHECKPOINTS = {
+    ".onnx": "an ONNX graph",
+    ".engine": "a TensorRT engine",
+    ".plan": "a TensorRT engine",
+    ".trt": "a TensorRT engine",
+}
+
+
 def _load_file(path: str | os.PathLike) -> Any:
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {os.fspath(path)}")
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix in NOT_CHECKPOINTS:
+        raise CheckpointError(
+            f"{os.fspath(path)} is {NOT_CHECKPOINTS[suffix]}, not a PyTorch checkpoint "
+            "(.pth, .pt or .pkl)"
+        )
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)

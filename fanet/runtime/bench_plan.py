@@ -140,9 +140,8 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
         logger.warning("no %s graph: running TensorRT's INT8 form (slower on ONNX Runtime)", wanted)
         wanted = "int8"
     if wanted not in variants:
-        raise ConfigError(
-            "no {} graph beside {}: run fanet-export --{}".format(wanted, onnx, row.precision)
-        )
+        flag = "" if row.precision == "fp32" else " --" + row.precision
+        raise ConfigError("no {} graph beside {}: run fanet-export{}".format(wanted, onnx, flag))
     fixed = read_sidecar(variants[wanted]).input_size
     if fixed and tuple(fixed) != tuple(size):
         raise ConfigError(

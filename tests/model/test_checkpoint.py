@@ -171,3 +171,13 @@ def test_imagenet_weights_of_the_wrong_depth(tmp_path):
     torch.save(_torchvision_resnet_state("fanet34"), path)
     with pytest.raises(CheckpointError, match="resnet18"):
         load_imagenet_backbone(create_model("fanet18"), path)
+
+
+@pytest.mark.parametrize(
+    "name,kind", [("m.onnx", "an ONNX graph"), ("m.engine", "a TensorRT engine")]
+)
+def test_a_graph_given_as_checkpoint_is_named_for_what_it_is(tmp_path, name, kind):
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x07")
+    with pytest.raises(CheckpointError, match=f"is {kind}, not a PyTorch checkpoint"):
+        model_from_checkpoint(path)

@@ -7,6 +7,7 @@ exports on the fly and needs the host side (PyTorch, onnx).
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional, Tuple
 
@@ -19,6 +20,7 @@ from fanet.cli.common import (
     positive_seconds,
     run_command,
 )
+from fanet.core.errors import ConfigError
 from fanet.runtime import bench_report
 from fanet.runtime.bench_plan import BenchRequest, run_benchmark
 from fanet.runtime.bench_report import BenchReport
@@ -135,6 +137,9 @@ def request_from_args(args: argparse.Namespace) -> BenchRequest:
 
 
 def _main(args: argparse.Namespace) -> int:
+    plot_folder = os.path.dirname(os.path.abspath(args.plot)) if args.plot else None
+    if plot_folder and not os.path.isdir(plot_folder):
+        raise ConfigError("--plot folder {} does not exist".format(plot_folder))
     sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]
     budget = Budget(args.warmup, None if args.iterations else args.duration, args.iterations)
     report = run_benchmark(request_from_args(args), sizes, budget, args.metric)

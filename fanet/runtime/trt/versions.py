@@ -155,7 +155,7 @@ def require_tensorrt() -> Version:
     if version is None:
         raise MissingDependencyError(
             "TensorRT is not installed: use JetPack's python3-libnvinfer or NVIDIA's tensorrt "
-            "wheel, plus cuda-python or pycuda (or choose --backend onnxruntime)"
+            "wheel, plus cuda-python or pycuda"
         )
     return version
 

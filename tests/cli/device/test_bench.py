@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from fanet.cli.device import bench
+from fanet.core.errors import ConfigError
 from fanet.runtime import bench_plan, benchmark
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -120,6 +121,7 @@ def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys
         (["--warmup", "-1"], 2, "finite number of seconds >= 0"),
         (["--threads", "0"], 2, "expected a number >= 1"),
         (["--iterations", "0"], 2, "expected a number >= 1"),
+        (["--plot", "/nonexistent/folder/fps.png"], 1, "--plot folder /nonexistent/folder does"),
     ],
 )
 def test_bad_requests(exported_trained, args, code, message):
@@ -214,3 +216,12 @@ def test_sigterm_prints_what_was_measured_and_exits_143(exported_trained):
     report = json.loads(stdout)
     assert report["interrupted"] is True and report["results"][0]["fps"] > 0
     assert "interrupted" in stderr and "Traceback" not in stderr
+
+
+def test_a_missing_graph_names_the_export_flag_that_exists(tmp_path):
+    fp16 = tmp_path / "m_fp16.onnx"
+    fp16.write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"no fp32 graph beside .*: run fanet-export$"):
+        bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "fp32", ""), (64, 64))
+    with pytest.raises(ConfigError, match="no int8_onnxruntime graph .*fanet-export --int8$"):
+        bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "int8", ""), (64, 64))
