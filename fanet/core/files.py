@@ -2,11 +2,16 @@
 
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import tempfile
-from typing import IO, Iterator
+import time
+from typing import IO, Iterator, List
 
 from fanet.core.errors import FanetError
+
+logger = logging.getLogger(__name__)
 
 
 class OutputError(FanetError):
@@ -37,6 +42,34 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+# atomic_write's temporaries: "." + target name + "." + mkstemp's 8 characters + ".part"
+_PART = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+STALE_PART_SECONDS = 3600.0
+
+
+def remove_stale_parts(folder: str, older_than_s: float = STALE_PART_SECONDS) -> List[str]:
+    """Remove temporaries that killed runs left in ``folder``: only files named like
+    ``atomic_write``'s and untouched for ``older_than_s`` (a live run's are fresh)."""
+    removed = []  # type: List[str]
+    now = time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            stale = _PART.match(name) and now - os.lstat(path).st_mtime > older_than_s
+            if stale and os.path.isfile(path) and not os.path.islink(path):
+                os.remove(path)
+                removed.append(path)
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    if removed:
+        logger.info("removed %d stale temporary file(s) in %s", len(removed), folder)
+    return removed
 
 
 def _current_umask() -> int:

@@ -23,7 +23,7 @@ from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.sources import open_source
 from fanet.core.attention_islands import attention_islands
 from fanet.core.errors import ConfigError
-from fanet.core.files import check_writable_folder, sha256_file
+from fanet.core.files import check_writable_folder, remove_stale_parts, sha256_file
 from fanet.core.metrics import labels_agreement, logits_agreement
 from fanet.core.onnx_graph import parse_model
 from fanet.core.sidecar import (
@@ -223,6 +223,7 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     """
     _validate(config)
     check_writable_folder(config.output_dir)
+    remove_stale_parts(config.output_dir)
     source = None
     if config.int8 and config.calib_data is not None:
         source = open_source(config.calib_data, config.calib_split)
