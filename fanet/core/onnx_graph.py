@@ -308,16 +308,19 @@ def parse_model(content: bytes) -> Graph:
     return Graph(opsets, nodes, initializers, inputs, outputs)
 
 
-def read_metadata_props(path: str) -> Dict[str, str]:
-    """The ``metadata_props`` (key -> value) of the ONNX file at ``path``."""
+def _file_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as stream:
-            content = stream.read()
+            return stream.read()
     except OSError as exc:
         raise OnnxReadError("cannot read {}: {}".format(path, exc.strerror or exc)) from None
+
+
+def read_metadata_props(path: str) -> Dict[str, str]:
+    """The ``metadata_props`` (key -> value) of the ONNX file at ``path``."""
     props = {}
     try:
-        for number, _, value in _fields(memoryview(content)):
+        for number, _, value in _fields(memoryview(_file_bytes(path))):
             if number == 14:  # ModelProto.metadata_props: StringStringEntryProto
                 entry = {n: _text(v) for n, _, v in _fields(value)}
                 props[entry.get(1, "")] = entry.get(2, "")
@@ -328,11 +331,7 @@ def read_metadata_props(path: str) -> Dict[str, str]:
 
 def read_model(path: str) -> Graph:
     """The graph of the ONNX file at ``path``."""
-    try:
-        with open(path, "rb") as stream:
-            content = stream.read()
-    except OSError as exc:
-        raise OnnxReadError("cannot read {}: {}".format(path, exc.strerror or exc)) from None
+    content = _file_bytes(path)
     try:
         return parse_model(content)
     except OnnxReadError as exc:
