@@ -52,9 +52,6 @@ class Sidecar(NamedTuple):
     def output_tensor(self) -> str:
         return self.output_name or self.output
 
-    def with_input_size(self, size: Optional[Tuple[int, int]]) -> "Sidecar":
-        return self._replace(input_size=None if size is None else (int(size[0]), int(size[1])))
-
     def to_json(self) -> Dict[str, Any]:
         """The flat JSON object written to disk."""
         record = dict(self.details)

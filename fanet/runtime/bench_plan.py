@@ -18,13 +18,7 @@ from fanet.core.sidecar import onnx_variants, read_sidecar, variant_for
 from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, measure
 from fanet.runtime.device_info import TegraStats, device_info
-from fanet.runtime.registry import (
-    backend_entry,
-    check_precision,
-    choose_backend,
-    open_backend,
-    sidecar_for,
-)
+from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.trt.engine_record import read_record
 
@@ -169,11 +163,10 @@ def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
     elif request.threads:
         options = {"threads": request.threads}
     device = None if row.backend == "tensorrt" else request.device
-    backend = open_backend(model, row.backend, device, row.precision, **options)
-    sidecar = sidecar_for(model, backend)
-    if not sidecar.input_size:
-        sidecar = sidecar.with_input_size(size)
-    return Segmenter(backend, sidecar)
+    segmenter = Segmenter.from_file(model, row.backend, device, precision=row.precision, **options)
+    if segmenter.input_size is None:  # dynamic graphs and checkpoints: the row's size
+        segmenter.input_size = size
+    return segmenter
 
 
 def run_benchmark(

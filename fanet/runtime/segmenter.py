@@ -59,7 +59,8 @@ class Segmenter:
         **options: Any,
     ) -> "Segmenter":
         """A Segmenter for an ``.engine``, ``.onnx`` or ``.pth``/``.pt``/``.pkl`` file
-        (a ``str`` or ``os.PathLike``); ``options`` are the backend's."""
+        (a ``str`` or ``os.PathLike``) or a torch module; ``options`` are ``precision``
+        and the backend's own. The backend is closed again if the Segmenter cannot be made."""
         from fanet.runtime.registry import open_backend, sidecar_for
 
         opened = open_backend(path, backend=backend, device=device, **options)
