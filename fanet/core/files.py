@@ -1,10 +1,13 @@
 """Atomic file writes and content hashes (Python 3.6 compatible)."""
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import re
+import shutil
+import stat
 import tempfile
 import time
 from typing import IO, Iterator, List
@@ -25,6 +28,21 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     On any failure (including KeyboardInterrupt) the temporary file is removed, so no
     half-written artefact ever exists under ``path``.
     """
+    temporary = temporary_beside(path)
+    try:
+        with os.fdopen(os.open(temporary, os.O_WRONLY), mode) as stream:
+            yield stream
+        publish(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        if isinstance(exc, OSError):
+            raise write_failure(exc, path) from None
+        raise
+
+
+def temporary_beside(path: str) -> str:
+    """A new empty file beside ``path``, named so ``remove_stale_parts`` knows it."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -32,19 +50,62 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
             prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder
         )
     except OSError as exc:
-        raise OutputError("cannot write to {}: {}".format(folder, exc.strerror)) from None
+        raise write_failure(exc, path) from None
+    os.close(handle)
+    return temporary
+
+
+def publish(temporary: str, path: str) -> None:
+    """Give ``temporary`` the usual file mode and rename it to ``path``."""
+    os.chmod(temporary, 0o666 & ~_current_umask())
+    os.replace(temporary, path)
+
+
+def final_name(path: str) -> str:
+    """The file a temporary of ``temporary_beside`` stands for (``path`` itself otherwise)."""
+    folder, name = os.path.split(path)
+    while _PART.match(name):
+        name = name[1 : -len(".XXXXXXXX.part")]
+    return os.path.join(folder, name)
+
+
+def write_failure(exc: OSError, path: str) -> "OutputError":
+    """One line for a failed write: the file, the reason and the room left in its folder."""
+    target = final_name(path)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason += " ({} free in {})".format(free_space_text(target), _folder(target))
+    return OutputError("cannot write {}: {}".format(target, reason))
+
+
+def free_space_text(path: str) -> str:
+    """``"12.3 MB"``: the space left on the file system of ``path``'s folder."""
     try:
-        with os.fdopen(handle, mode) as stream:
-            yield stream
-        os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
+        free = shutil.disk_usage(_folder(path)).free
+    except OSError:
+        return "unknown space"
+    return "{:.1f} MB".format(free / 1e6)
 
 
-# atomic_write's temporaries: "." + target name + "." + mkstemp's 8 characters + ".part"
+def _folder(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else path
+
+
+def check_replaceable(path: str, force: bool = False) -> None:
+    """Raise ``OutputError`` if ``path`` exists but is read-only (or not a file), unless
+    ``force``: a write-protected artefact is never replaced silently."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError("{} is a folder, not a file: choose another name".format(path))
+    read_only = not info.st_mode & 0o222 or not os.access(path, os.W_OK)
+    if read_only and not force:
+        raise OutputError("{} is read-only: pass --force to replace it".format(path))
+
+
+# temporaries: "." + target name + "." + mkstemp's 8 characters + ".part"
 _PART = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
 STALE_PART_SECONDS = 3600.0
 
@@ -89,6 +150,8 @@ def sha256_file(path: str) -> str:
 
 def check_writable_folder(folder: str) -> None:
     """Raise ``OutputError`` unless ``folder`` exists (or can be made) and is writable."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError("output folder {} is a file".format(folder))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:

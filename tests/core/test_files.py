@@ -1,12 +1,22 @@
 """Atomic writes leave nothing behind; stale temporaries of killed runs are removed safely."""
 
 import os
+import re
+import resource
+import signal
 import tempfile
 import time
 
 import pytest
 
-from fanet.core.files import atomic_write, remove_stale_parts
+from fanet.core.files import (
+    OutputError,
+    atomic_write,
+    check_replaceable,
+    final_name,
+    remove_stale_parts,
+    temporary_beside,
+)
 
 
 def _aged(path, seconds):
@@ -39,3 +49,43 @@ def test_a_failed_write_leaves_no_temporary(tmp_path):
 
 def test_a_missing_folder_has_nothing_to_remove(tmp_path):
     assert remove_stale_parts(str(tmp_path / "absent")) == []
+
+
+@pytest.fixture
+def one_megabyte_files():
+    """Files beyond 1 MB fail to grow, as on a full disk (EFBIG instead of ENOSPC)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_failed_write_names_the_file_and_the_free_space(tmp_path, one_megabyte_files):
+    target = tmp_path / "m.onnx"
+    with pytest.raises(OutputError) as caught, atomic_write(str(target)) as stream:
+        stream.write(b"x" * (2 << 20))
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {target}: File too large (")
+    assert re.search(r"\(\d+\.\d MB free in ", message) and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_files_are_refused_unless_forced(tmp_path):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"graph")
+    check_replaceable(str(target))
+    target.chmod(0o444)
+    with pytest.raises(OutputError, match="m.onnx is read-only: pass --force to replace it"):
+        check_replaceable(str(target))
+    check_replaceable(str(target), force=True)
+    check_replaceable(str(tmp_path / "absent.onnx"))
+    with pytest.raises(OutputError, match="is a folder"):
+        check_replaceable(str(tmp_path))
+
+
+def test_temporary_names_map_back_to_their_file(tmp_path):
+    temporary = temporary_beside(str(tmp_path / "m.onnx"))
+    assert final_name(temporary) == str(tmp_path / "m.onnx")
+    assert final_name(str(tmp_path / "m.onnx")) == str(tmp_path / "m.onnx")

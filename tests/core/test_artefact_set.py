@@ -1,0 +1,88 @@
+"""ArtefactSet: all files appear together or none does, and the previous set survives."""
+
+import errno
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from fanet.core import artefact_set
+from fanet.core.artefact_set import ArtefactSet
+from fanet.core.files import OutputError
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as stream:
+        stream.write(text)
+
+
+def _contents(folder) -> dict:
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
+
+
+def _previous_set(folder) -> dict:
+    (folder / "m.onnx").write_text("old graph")
+    (folder / "m.json").write_text("old sidecar")
+    return _contents(folder)
+
+
+def test_commit_renames_every_file_and_removes_obsolete_ones(tmp_path):
+    _previous_set(tmp_path)
+    (tmp_path / "m_int8.onnx").write_text("made from the old graph")
+    with ArtefactSet(str(tmp_path / "m")) as files:
+        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
+        _write(files.stage(str(tmp_path / "m.json")), "new sidecar")
+        assert _contents(tmp_path)["m.onnx"] == "old graph"  # nothing visible before commit
+        assert Path(files.current(str(tmp_path / "m.onnx"))).read_text() == "new graph"
+        files.commit(obsolete=[str(tmp_path / "m_int8.onnx"), str(tmp_path / "m.onnx")])
+    assert _contents(tmp_path) == {"m.json": "new sidecar", "m.onnx": "new graph"}
+
+
+@pytest.mark.parametrize("failure", [ValueError("bad graph"), KeyboardInterrupt()])
+def test_a_failure_keeps_the_previous_set_and_adds_no_file(tmp_path, failure):
+    before = _previous_set(tmp_path)
+    with pytest.raises(type(failure)), ArtefactSet(str(tmp_path / "m")) as files:
+        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
+        _write(files.stage(str(tmp_path / "m_fp16.onnx")), "new fp16 graph")
+        raise failure
+    assert _contents(tmp_path) == before
+
+
+def test_a_write_error_is_one_line_naming_the_final_file(tmp_path):
+    before = _previous_set(tmp_path)
+    with pytest.raises(OutputError) as caught, ArtefactSet(str(tmp_path / "m")) as files:
+        files.stage(str(tmp_path / "m.onnx"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert str(caught.value).startswith(f"cannot write {tmp_path / 'm.onnx'}: No space left")
+    assert "MB free in" in str(caught.value)
+    assert _contents(tmp_path) == before
+
+
+def test_read_only_files_are_refused_unless_forced(tmp_path):
+    _previous_set(tmp_path)
+    (tmp_path / "m.onnx").chmod(0o444)
+    with pytest.raises(OutputError, match="read-only"), ArtefactSet(str(tmp_path / "m")) as files:
+        files.stage(str(tmp_path / "m.onnx"))
+    with ArtefactSet(str(tmp_path / "m"), force=True) as files:
+        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
+        files.commit()
+    assert (tmp_path / "m.onnx").read_text() == "new graph"
+
+
+def test_a_signal_during_commit_waits_until_the_whole_set_is_in_place(tmp_path, monkeypatch):
+    renamed = []
+    publish = artefact_set.publish
+
+    def publish_then_signal(temporary, path):
+        publish(temporary, path)
+        renamed.append(path)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the first rename
+
+    monkeypatch.setattr(artefact_set, "publish", publish_then_signal)
+    with pytest.raises(KeyboardInterrupt), ArtefactSet(str(tmp_path / "m")) as files:
+        for name in ("m.onnx", "m.json", "m_fp16.onnx"):
+            _write(files.stage(str(tmp_path / name)), name)
+        files.commit()
+    assert _contents(tmp_path) == {n: n for n in ("m.json", "m.onnx", "m_fp16.onnx")}
