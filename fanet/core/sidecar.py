@@ -173,9 +173,9 @@ def sidecar_path(model_path: str) -> str:
     return os.path.splitext(model_path)[0] + ".json"
 
 
-def write_sidecar(model_path: str, sidecar: Sidecar) -> str:
-    """Atomically write ``sidecar`` beside ``model_path``; returns the sidecar's path."""
-    path = sidecar_path(model_path)
+def write_sidecar(model_path: str, sidecar: Sidecar, to: Optional[str] = None) -> str:
+    """Atomically write ``sidecar`` beside ``model_path`` (or to ``to``); returns its path."""
+    path = to or sidecar_path(model_path)
     with atomic_write(path, "w") as stream:
         json.dump(sidecar.to_json(), stream, indent=2, sort_keys=True)
         stream.write("\n")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 
 from fanet import __version__
 from fanet.calibration.synthetic import write_cityscapes
+from fanet.core.artefact_set import stem_lock
 from fanet.core.files import sha256_file
 from fanet.core.sidecar import (
     VARIANT_SUFFIXES,
@@ -38,17 +41,24 @@ def bench_onnx(
     """The ``precision`` ONNX of ``weights`` at ``size``, exported into ``work_dir`` once.
 
     An export is reused while its sidecar names this version of fanet; an older one is
-    exported again, since the graph fanet writes may have changed.
+    exported again, since the graph fanet writes may have changed. Concurrent benchmarks
+    sharing ``work_dir`` take turns: the second reuses what the first exported.
     """
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
     name = f"{tag}_{size[0]}x{size[1]}"
     variant = variant_for("onnxruntime", precision)
     path = os.path.join(work_dir, name + VARIANT_SUFFIXES[variant] + ".onnx")
-    sidecar = read_json_or_none(sidecar_path(path))
-    if os.path.isfile(path) and sidecar and sidecar.get("fanet_version") == __version__:
-        return path
-    if precision == "int8" and calib_data is None:
-        calib_data = _synthetic_calibration(work_dir, size)
+    with stem_lock(os.path.join(work_dir, name)):  # the lock run_export takes too
+        sidecar = read_json_or_none(sidecar_path(path))
+        if os.path.isfile(path) and sidecar and sidecar.get("fanet_version") == __version__:
+            return path
+        if precision == "int8" and calib_data is None:
+            calib_data = _synthetic_calibration(work_dir, size)
+        _export(weights, arch, size, precision, work_dir, calib_data, name)
+    return path
+
+
+def _export(weights, arch, size, precision, work_dir, calib_data, name) -> None:
     run_export(
         ExportConfig(
             weights=weights,
@@ -63,7 +73,6 @@ def bench_onnx(
             name=name,
         )
     )
-    return path
 
 
 def random_module(arch: str) -> FANet:
@@ -72,8 +81,16 @@ def random_module(arch: str) -> FANet:
 
 
 def _synthetic_calibration(work_dir: str, size: tuple[int, int]) -> str:
+    """Synthetic scenes in ``work_dir``, written to a private folder and renamed whole."""
     root = os.path.join(work_dir, f"synthetic_{size[0]}x{size[1]}")
-    if not os.path.isdir(root):
-        logger.warning("INT8 calibrated on synthetic scenes (no --calib-data): speed figures only")
-        write_cityscapes(root, "train", BENCH_CALIBRATION_CROPS, seed=0, size=size)
+    logger.warning("INT8 calibrated on synthetic scenes (no --calib-data): speed figures only")
+    with stem_lock(root):
+        if os.path.isdir(root):
+            return root
+        staging = tempfile.mkdtemp(prefix="." + os.path.basename(root) + ".", dir=work_dir)
+        try:
+            write_cityscapes(staging, "train", BENCH_CALIBRATION_CROPS, seed=0, size=size)
+            os.rename(staging, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return root

@@ -11,15 +11,17 @@ integer ``QLinearConv`` only then; TensorRT reads either form.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from fanet.calibration.cache import Ranges
+from fanet.core.files import OutputError, free_space_text, write_failure
 from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZED_OPS = ["Conv"]
+SCRATCH_COPIES = 2.2  # ONNX Runtime's -inferred.onnx and augmented.onnx, with room to spare
 
 
 def _method(name: str):
@@ -61,7 +64,7 @@ def calibrate_ranges(
             f"unknown calibration method {method!r}; choose one of: "
             f"{', '.join(CALIBRATION_METHODS)}"
         )
-    with tempfile.TemporaryDirectory(prefix="fanet-calib-") as scratch:
+    with scratch_folder("fanet-calib-", fp32_path) as scratch:
         calibrator = create_calibrator(
             _linked_into(scratch, fp32_path),
             QUANTIZED_OPS,
@@ -78,6 +81,32 @@ def calibrate_ranges(
     if not ranges:
         raise ExportError("calibration produced no ranges: no calibration batches were read")
     return ranges
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, model_path: str) -> Iterator[str]:
+    """A private temporary folder for ONNX Runtime's copies of ``model_path``, removed on
+    every exit path. Refused up front when the temporary folder lacks room for them; a
+    write that fails there anyway is one line naming the folder and its free space."""
+    from google.protobuf.message import DecodeError
+
+    room = tempfile.gettempdir()
+    needed = SCRATCH_COPIES * os.path.getsize(model_path)
+    if shutil.disk_usage(room).free < needed:
+        raise OutputError(
+            f"the temporary folder {room} has {free_space_text(room)} free; ONNX Runtime "
+            f"needs about {needed / 1e6:.0f} MB there: set TMPDIR to a folder with room"
+        )
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        try:
+            yield scratch
+        except OSError as exc:
+            raise write_failure(exc, os.path.join(scratch, "")) from None
+        except DecodeError:  # ONNX's shape inference writes a cut-short file without error
+            raise OutputError(
+                f"cannot write ONNX Runtime's scratch files in {room} "
+                f"({free_space_text(room)} free): set TMPDIR to a folder with room"
+            ) from None
 
 
 def _linked_into(scratch: str, path: str) -> str:
@@ -101,7 +130,7 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
-    with tempfile.TemporaryDirectory(prefix="fanet-quantize-") as scratch:
+    with scratch_folder("fanet-quantize-", fp32_path) as scratch:
         model = load_model_with_shape_infer(Path(_linked_into(scratch, fp32_path)))
     tensors = TensorsData(
         _method(method),

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fanet.core.files import atomic_write
+from fanet.core.files import atomic_write, final_name
 from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 from fanet.model import fuse_bn
@@ -92,8 +92,8 @@ def export_onnx(
         prepare(proto)
     save_model(proto, path)
     logger.info(
-        "wrote %s (opset %d, %s)",
-        path,
+        "exported %s (opset %d, %s)",
+        final_name(os.fspath(path)),
         opset,
         "dynamic H/W" if size is None else f"{height}x{width}",
     )

@@ -4,6 +4,11 @@ Every graph is checked by ``onnx.checker`` and, before it is saved, against the 
 rules of every targeted TensorRT version (``fanet.runtime.trt.conformance``); then it is
 run by ONNX Runtime on the CPU and compared with its reference (PyTorch for FP32, the
 FP32 graph for FP16 and INT8); the figures are logged and stored in the sidecar.
+
+The files of one export form an ``ArtefactSet``: written under temporary names while a
+lock on the stem is held, renamed into place together when all succeeded. Files of the
+previous set that the new one does not rewrite stay only if they were made from the
+same FP32 graph (each sidecar records it as ``fp32_sha256``).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from fanet import __version__
 from fanet.calibration.cache import load_ranges, save_ranges, write_tensorrt_cache
 from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.sources import open_source
+from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import attention_islands
 from fanet.core.errors import ConfigError
-from fanet.core.files import check_writable_folder, remove_stale_parts, sha256_file
+from fanet.core.files import check_replaceable, check_writable_folder, sha256_file
 from fanet.core.metrics import labels_agreement, logits_agreement
 from fanet.core.onnx_graph import parse_model
 from fanet.core.sidecar import (
@@ -33,6 +39,7 @@ from fanet.core.sidecar import (
     INPUT_NAME,
     VARIANT_SUFFIXES,
     Sidecar,
+    read_json_or_none,
     sidecar_path,
     variant_of,
     write_sidecar,
@@ -83,6 +90,7 @@ class ExportConfig:
     output_dir: str = "."
     name: str | None = None
     target_trt: tuple[Version, ...] = ()  # empty: every known version the opset serves
+    force: bool = False  # replace read-only files
 
     def targets(self) -> tuple[Version, ...]:
         """The TensorRT versions every graph must conform to."""
@@ -218,12 +226,11 @@ def _log_agreement(path: str, reference: str, agreement: dict[str, float]) -> No
 def run_export(config: ExportConfig) -> list[ExportedFile]:
     """Export as ``config`` asks; returns the written graphs (FP32 first).
 
-    A graph that a targeted TensorRT would reject is never saved, and the files this run
-    created are removed.
+    All files appear together or none does: a failure or interruption leaves the folder
+    as it was (a graph a targeted TensorRT would reject is never saved).
     """
     _validate(config)
     check_writable_folder(config.output_dir)
-    remove_stale_parts(config.output_dir)
     source = None
     if config.int8 and config.calib_data is not None:
         source = open_source(config.calib_data, config.calib_split)
@@ -247,21 +254,36 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     )
     if config.random_weights:
         logger.warning("exporting RANDOM weights (seed %d): for speed tests only", config.seed)
-
-    created = [p for p in _artefact_paths(stem, config) if not os.path.exists(p)]
-    try:
-        return _export_all(model, stem, config, common, source)
-    except BaseException:
-        for path in created:
-            if os.path.exists(path):
-                os.remove(path)
-        raise
+    for path in _artefact_paths(stem, config):
+        check_replaceable(path, config.force)  # before minutes of work, not after
+    with ArtefactSet(stem, config.force) as files:
+        written = _export_all(model, stem, config, common, source, files)
+        files.commit(obsolete=_obsolete(stem, files))
+    return written
 
 
 def _artefact_paths(stem: str, config: ExportConfig) -> list[str]:
     graphs = [stem + suffix + ".onnx" for suffix in VARIANT_SUFFIXES.values()]
     caches = [stem + "_int8.calib.cache", config.calib_cache or stem + "_int8.calib.json"]
     return graphs + [sidecar_path(g) for g in graphs] + caches
+
+
+def _obsolete(stem: str, files: ArtefactSet) -> list[str]:
+    """Files of the previous set not made from the FP32 graph this export wrote."""
+    fp32 = sha256_file(files.current(stem + ".onnx"))
+    obsolete = []
+    for suffix in VARIANT_SUFFIXES.values():
+        graph = stem + suffix + ".onnx"
+        record = read_json_or_none(sidecar_path(graph)) or {}
+        if os.path.exists(graph) and record.get("fp32_sha256") != fp32:
+            obsolete += [graph, sidecar_path(graph)]
+    if stem + "_int8.onnx" in obsolete:
+        obsolete.append(stem + "_int8.calib.cache")
+    default_cache = stem + "_int8.calib.json"  # a --calib-cache elsewhere is the user's
+    cache = read_json_or_none(default_cache) or {}
+    if cache and cache.get("fingerprint", {}).get("onnx_sha256") != fp32:
+        obsolete.append(default_cache)
+    return [path for path in obsolete if os.path.exists(path)]
 
 
 def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -> list[str]:
@@ -273,7 +295,7 @@ def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -
 
 
 def _export_all(
-    model: FANet, stem: str, config: ExportConfig, common: Sidecar, source
+    model: FANet, stem: str, config: ExportConfig, common: Sidecar, source, files: ArtefactSet
 ) -> list[ExportedFile]:
     fp32_path = stem + ".onnx"
     targets = config.targets()
@@ -284,11 +306,19 @@ def _export_all(
         _stamp(proto, common, "fp32")
 
     export_onnx(
-        model, fp32_path, config.size, config.opset, config.output, config.full_res, prepare
+        model,
+        files.stage(fp32_path),
+        config.size,
+        config.opset,
+        config.output,
+        config.full_res,
+        prepare,
     )
-    fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_path, config))
+    fp32_now = files.current(fp32_path)
+    fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_now, config))
     _log_agreement(fp32_path, "PyTorch", fp32.agreement)
-    _write_sidecar(fp32, common, {"reference": "pytorch", "tensorrt_checked": checked})
+    common = common._replace(details=dict(common.details, fp32_sha256=sha256_file(fp32_now)))
+    _write_sidecar(fp32, common, {"reference": "pytorch", "tensorrt_checked": checked}, files)
     written = [fp32]
 
     verify_batches = None
@@ -297,9 +327,9 @@ def _export_all(
             sample_crops(source, min(VERIFY_CROPS, len(source)), config.size, config.seed + 1)
         )
     if config.fp16:
-        written.append(_export_fp16(fp32_path, stem, config, common, verify_batches))
+        written.append(_export_fp16(fp32_path, stem, config, common, verify_batches, files))
     if source is not None and verify_batches is not None:
-        written += _export_int8(fp32_path, stem, config, common, source, verify_batches)
+        written += _export_int8(fp32_path, stem, config, common, source, verify_batches, files)
     return written
 
 
@@ -309,16 +339,19 @@ def _random_batches(config: ExportConfig) -> list[np.ndarray]:
     return [rng.standard_normal((1, 3, height, width)).astype(np.float32)]
 
 
-def _write_sidecar(exported: ExportedFile, common: Sidecar, extra: dict[str, Any]) -> None:
+def _write_sidecar(
+    exported: ExportedFile, common: Sidecar, extra: dict[str, Any], files: ArtefactSet
+) -> None:
     """The export's record plus this graph's precision, consumer, agreement and hash."""
     details = dict(
         common.details,
         consumer=CONSUMERS[variant_of(exported.path)],
         agreement=exported.agreement,
-        onnx_sha256=sha256_file(exported.path),
+        onnx_sha256=sha256_file(files.current(exported.path)),
         **extra,
     )
-    write_sidecar(exported.path, common._replace(precision=exported.precision, details=details))
+    record = common._replace(precision=exported.precision, details=details)
+    write_sidecar(exported.path, record, to=files.stage(sidecar_path(exported.path)))
 
 
 def _stamp(proto: onnx.ModelProto, common: Sidecar, precision: str) -> None:
@@ -338,17 +371,17 @@ def _islands(proto: onnx.ModelProto) -> dict[str, Any]:
     }
 
 
-def _export_fp16(fp32_path, stem, config, common, verify_batches) -> ExportedFile:
-    model = onnx.load(fp32_path)
+def _export_fp16(fp32_path, stem, config, common, verify_batches, files) -> ExportedFile:
+    model = onnx.load(files.current(fp32_path))
     converted = convert_to_fp16(model, attention_nodes(model), fp16_io=config.fp16_io)
     extra = dict(_islands(model), io_dtype="float16" if config.fp16_io else "float32")
     batches = verify_batches or _random_batches(config)
     path = stem + "_fp16.onnx"
-    return _write_variant(converted, path, "fp16", fp32_path, batches, common, extra, config)
+    return _write_variant(converted, path, "fp16", fp32_path, batches, common, extra, config, files)
 
 
 def _write_variant(
-    proto, path, precision, fp32_path, batches, common, extra, config, tensorrt=True
+    proto, path, precision, fp32_path, batches, common, extra, config, files, tensorrt=True
 ) -> ExportedFile:
     """Check a lower-precision graph, save it, measure it against the FP32 graph, write
     its sidecar. ``tensorrt=False`` for graphs no TensorRT reads (the CPU INT8 form)."""
@@ -357,11 +390,13 @@ def _write_variant(
             extra, tensorrt_checked=_conform(proto, os.path.basename(path), config.targets())
         )
     _stamp(proto, common, precision)
-    save_model(proto, path)
-    agreement = _agreement_with(fp32_path, path, batches, common.num_classes)
+    save_model(proto, files.stage(path))
+    agreement = _agreement_with(
+        files.current(fp32_path), files.current(path), batches, common.num_classes
+    )
     exported = ExportedFile(path, precision, agreement)
     _log_agreement(path, "FP32 ONNX", agreement)
-    _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"))
+    _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"), files)
     return exported
 
 
@@ -371,9 +406,10 @@ TENSORRT_QUANTIZER = (
 )
 
 
-def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> list:
+def _export_int8(fp32_path, stem, config, common, source, verify_batches, files) -> list:
+    fp32_now = files.current(fp32_path)
     fingerprint = {
-        "onnx_sha256": sha256_file(fp32_path),
+        "onnx_sha256": common.details["fp32_sha256"],
         "data": source.fingerprint(),
         "count": config.calib_count,
         "seed": config.seed,
@@ -391,11 +427,11 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
             len(source),
         )
         crops = sample_crops(source, config.calib_count, config.size, config.seed, stats)
-        ranges = calibrate_ranges(fp32_path, crops, config.calib_method)
-        save_ranges(cache_path, fingerprint, ranges)
+        ranges = calibrate_ranges(fp32_now, crops, config.calib_method)
+        save_ranges(files.stage(cache_path), fingerprint, ranges)
         if stats.skipped:
             logger.warning("%d unreadable images were skipped", len(stats.skipped))
-    write_tensorrt_cache(stem + "_int8.calib.cache", ranges)
+    write_tensorrt_cache(files.stage(stem + "_int8.calib.cache"), ranges)
     extra = {
         "quantizer": "onnxruntime QDQ (symmetric int8, per-channel Conv weights, a pair per Conv)",
         "calibration": {
@@ -410,7 +446,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
             "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
         },
     }
-    fp32 = onnx.load(fp32_path)
+    fp32 = onnx.load(fp32_now)
     for_tensorrt = quantize_for_tensorrt(fp32, ranges)
     islands = _islands(fp32)
     written = [
@@ -423,6 +459,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
             common,
             {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float32"},
             config,
+            files,
         )
     ]
     if any(version >= WEAK_TYPING_DEPRECATED for version in config.targets()):
@@ -437,9 +474,10 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
                 common._replace(opset=_default_opset(typed)),
                 {**extra, **islands, "quantizer": TENSORRT_QUANTIZER, "float_parts": "float16"},
                 config,
+                files,
             )
         )
-    for_cpu = quantize_qdq(fp32_path, ranges, config.calib_method)
+    for_cpu = quantize_qdq(fp32_now, ranges, config.calib_method)
     written.append(
         _write_variant(
             for_cpu,
@@ -450,6 +488,7 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches) -> lis
             common,
             extra,
             config,
+            files,
             tensorrt=False,
         )
     )

@@ -19,6 +19,7 @@ class BuildOptions(NamedTuple):
     dla_core: Optional[int] = None
     profile: Optional[Tuple[Size, Size, Size]] = None  # (min, opt, max) of a dynamic ONNX
     implicit_int8: bool = False  # IInt8EntropyCalibrator2 from the exported cache (8.x-10.x)
+    force: bool = False  # replace a read-only engine
 
 
 class TensorRTOptions(NamedTuple):

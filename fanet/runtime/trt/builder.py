@@ -12,9 +12,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorrt as trt
 
 from fanet import __version__
+from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import IslandError, attention_islands
 from fanet.core.errors import ConfigError
-from fanet.core.files import atomic_write, sha256_file
+from fanet.core.files import check_replaceable, sha256_file
 from fanet.core.onnx_graph import Graph
 from fanet.core.sidecar import (
     INPUT_NAME,
@@ -27,7 +28,7 @@ from fanet.core.sidecar import (
 from fanet.runtime.options import BuildOptions, Size
 from fanet.runtime.trt.conformance import buildable_graph
 from fanet.runtime.trt.cuda import load_cuda_api
-from fanet.runtime.trt.engine_record import EngineError, write_record
+from fanet.runtime.trt.engine_record import EngineError, record_path, write_record
 from fanet.runtime.trt.logger import TRT_LOGGER, machine_info
 from fanet.runtime.trt.precision import pin_fp32
 from fanet.runtime.trt.timing_cache import attach_timing_cache, merge_timing_cache
@@ -154,6 +155,8 @@ def build_engine(
         )
     shapes = _profile_shapes(sidecar, options.profile)
     engine_path = engine_path or "{}_{}.engine".format(export_stem(onnx_path), precision)
+    for path in (engine_path, record_path(engine_path)):
+        check_replaceable(path, options.force)  # before minutes of building, not after
 
     network = _create_network(builder, plan)
     parser = trt.OnnxParser(network, TRT_LOGGER)
@@ -197,9 +200,6 @@ def build_engine(
     if serialized is None:
         raise EngineError("TensorRT failed to build the engine (see the log above)")
     logger.info("engine built in %.1f s", time.monotonic() - started)
-    with atomic_write(engine_path) as stream:
-        stream.write(bytes(serialized))
-    merge_timing_cache(config, options.timing_cache)
     record: Dict[str, Any] = dict(machine_info(load_cuda_api()))
     record.update(
         precision=precision,
@@ -215,7 +215,12 @@ def build_engine(
         fanet_version=__version__,
         sidecar=sidecar,
     )
-    write_record(engine_path, record)
+    with ArtefactSet(engine_path, options.force) as files:  # engine and record together
+        with open(files.stage(engine_path), "wb") as stream:
+            stream.write(bytes(serialized))
+        write_record(engine_path, record, to=files.stage(record_path(engine_path)))
+        files.commit()
+    merge_timing_cache(config, options.timing_cache)
     return engine_path
 
 

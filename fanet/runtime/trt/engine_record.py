@@ -31,8 +31,9 @@ def record_path(engine_path: str) -> str:
     return engine_path + ".json"
 
 
-def write_record(engine_path: str, record: Dict[str, Any]) -> None:
-    with atomic_write(record_path(engine_path), "w") as stream:
+def write_record(engine_path: str, record: Dict[str, Any], to: Optional[str] = None) -> None:
+    """Write ``engine_path``'s record (to ``to`` instead, for a staged write)."""
+    with atomic_write(to or record_path(engine_path), "w") as stream:
         json.dump(record, stream, indent=2, sort_keys=True)
         stream.write("\n")
 
