@@ -14,7 +14,14 @@ import os
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from fanet.core.errors import ConfigError
-from fanet.core.sidecar import onnx_variants, read_sidecar, variant_for
+from fanet.core.identity import why_not_fanet
+from fanet.core.sidecar import (
+    onnx_variants,
+    read_json_or_none,
+    read_sidecar,
+    sidecar_path,
+    variant_for,
+)
 from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, measure
 from fanet.runtime.device_info import TegraStats, device_info
@@ -46,6 +53,7 @@ class BenchRequest(NamedTuple):
     calib_data: Optional[str] = None
     work_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "fanet", "bench")
     cache_dir: Optional[str] = None
+    force: bool = False  # measure an ONNX that is not a FANet graph
 
 
 class Row(NamedTuple):
@@ -116,7 +124,11 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
         return _host_artefacts().random_module(request.arch or "fanet18")
     onnx = request.onnx or (None if request.weights else local_export())
     if onnx:
-        return onnx_variant(onnx, row, size)
+        chosen = onnx_variant(onnx, row, size)
+        reason = None if request.force else why_not_fanet(chosen)
+        if reason:
+            raise ConfigError(reason + ": pass --force to measure it anyway")
+        return chosen
     artefacts = _host_artefacts()
     if not request.weights:
         logger.warning("no model given and none exported here: RANDOM weights, speed only")
@@ -136,7 +148,9 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
     if wanted not in variants:
         flag = "" if row.precision == "fp32" else " --" + row.precision
         raise ConfigError("no {} graph beside {}: run fanet-export{}".format(wanted, onnx, flag))
-    fixed = read_sidecar(variants[wanted]).input_size
+    sidecar = read_sidecar(variants[wanted])
+    _check_made_from(variants[wanted], sidecar.details, variants.get("fp32"))
+    fixed = sidecar.input_size
     if fixed and tuple(fixed) != tuple(size):
         raise ConfigError(
             "{} is exported for {}x{}, not {}x{}: export with --dynamic or that --res".format(
@@ -144,6 +158,18 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
             )
         )
     return variants[wanted]
+
+
+def _check_made_from(variant: str, details: dict, fp32: Optional[str]) -> None:
+    """Refuse a lower-precision graph made from another FP32 graph than the one beside."""
+    made_from = details.get("fp32_sha256")
+    beside = (read_json_or_none(sidecar_path(fp32)) or {}).get("onnx_sha256") if fp32 else None
+    if made_from and beside and made_from != beside:
+        raise ConfigError(
+            "{} was made from another FP32 graph than {}: export the set again".format(
+                variant, fp32
+            )
+        )
 
 
 def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:

@@ -37,15 +37,9 @@ class Segmenter:
         self.sidecar = sidecar
         self.rgb = rgb
         self._input = _named(backend.input_specs, sidecar.input_name, "input")
-        self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
         output = _named(backend.output_specs, sidecar.output_tensor, "output")
-        classes = output.shape[1] if sidecar.output == "logits" and len(output.shape) == 4 else None
-        if classes is not None and classes != sidecar.num_classes:
-            raise BackendError(
-                "the sidecar says {} classes, the model's {!r} output has {}".format(
-                    sidecar.num_classes, output.name, classes
-                )
-            )
+        _check_against_graph(sidecar, self._input, output)
+        self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
         self._output = output.name
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
@@ -145,6 +139,31 @@ class Segmenter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _check_against_graph(sidecar: Sidecar, image: TensorSpec, output: TensorSpec) -> None:
+    """Raise ``BackendError`` where the sidecar describes another graph than the model."""
+    fixed = _fixed_size(image)
+    if sidecar.input_size and fixed and tuple(sidecar.input_size) != fixed:
+        raise BackendError(
+            "the sidecar says input size {}x{}, the model's {!r} input is {}x{}".format(
+                sidecar.input_size[0], sidecar.input_size[1], image.name, fixed[0], fixed[1]
+            )
+        )
+    kind = "logits" if np.dtype(output.dtype).kind == "f" else "labels"
+    if kind != sidecar.output:
+        raise BackendError(
+            "the sidecar says the output is {}, the model's {!r} output holds {} ({})".format(
+                sidecar.output, output.name, kind, np.dtype(output.dtype).name
+            )
+        )
+    classes = output.shape[1] if kind == "logits" and len(output.shape) == 4 else None
+    if classes is not None and classes != sidecar.num_classes:
+        raise BackendError(
+            "the sidecar says {} classes, the model's {!r} output has {}".format(
+                sidecar.num_classes, output.name, classes
+            )
+        )
 
 
 def _named(specs: Any, name: str, kind: str) -> TensorSpec:

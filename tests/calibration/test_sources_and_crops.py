@@ -101,3 +101,18 @@ def test_all_unreadable_is_an_error(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(CalibrationError, match="only 0 of 2 crops"):
         list(sample_crops(open_source(str(tmp_path)), 2, (8, 8)))
+
+
+def test_broken_links_are_skipped_and_linked_folders_read_once(tmp_path, caplog):
+    folder = tmp_path / "images"
+    (folder / "city").mkdir(parents=True)
+    cv2.imwrite(str(folder / "city" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (folder / "loop1.png").symlink_to("loop2.png")
+    (folder / "loop2.png").symlink_to("loop1.png")
+    (folder / "dangling.png").symlink_to("missing.png")
+    (folder / "city" / "back").symlink_to("..")  # a folder link loop
+    (folder / "again").symlink_to("city")  # the same images through a link
+    source = open_source(str(folder))
+    assert source.paths == (str(folder / "again" / "a.png"),)
+    assert len(source.fingerprint()) == 64
+    assert "skipped 3 broken links or unreadable entries" in caplog.text

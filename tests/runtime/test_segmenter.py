@@ -229,3 +229,24 @@ def test_a_sidecar_with_the_wrong_class_count_is_refused(exported_trained, tmp_p
     write_sidecar(str(copy), Sidecar.from_json(dict(record, num_classes=7)))
     with pytest.raises(BackendError, match="the sidecar says 7 classes, the model's 'logits'"):
         Segmenter.from_file(copy, backend="onnxruntime")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"input_size": [256, 512]},
+            "says input size 256x512, the model's 'input' input is 128x256",
+        ),
+        (
+            {"output": "labels"},
+            "says the output is labels, the model's 'logits' output holds logits",
+        ),
+    ],
+)
+def test_a_sidecar_describing_another_shape_or_output_is_refused(
+    exported_trained, tmp_path, changes, message
+):
+    copy = _copy_with_sidecar(exported_trained, tmp_path, **changes)
+    with pytest.raises(BackendError, match=message):
+        Segmenter.from_file(copy, backend="onnxruntime")
