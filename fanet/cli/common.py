@@ -124,23 +124,27 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_command(
-    parser: argparse.ArgumentParser,
+    prog: str,
+    build_parser: Callable[[], argparse.ArgumentParser],
     body: Callable[[argparse.Namespace], int],
     argv: Optional[List[str]],
 ) -> int:
-    """Parse ``argv``, run ``body``; library errors become one line on stderr and exit 1,
-    Ctrl-C exits 130 and SIGTERM 143, after the same cleanup (a command that stops early
-    on its own, such as the benchmark, reports what it has and returns 130)."""
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
+    """Build the parser, parse ``argv``, run ``body``; library errors become one line on
+    stderr and exit 1, Ctrl-C exits 130 and SIGTERM 143, after the same cleanup (a command
+    that stops early on its own, such as the benchmark, reports what it has and returns
+    130). The parser is built inside, so a signal while its imports load is handled too;
+    ``prog`` names the command in those messages."""
     try:
         with _sigterm_as_interrupt():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            configure_logging(args.verbose, args.quiet)
             code = body(args)
     except FanetError as exc:
-        print("{}: error: {}".format(parser.prog, exc), file=sys.stderr)
+        print("{}: error: {}".format(prog, exc), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         how = "terminated" if _TERMINATIONS else "interrupted"
-        print("{}: {}".format(parser.prog, how), file=sys.stderr)
+        print("{}: {}".format(prog, how), file=sys.stderr)
         code = EXIT_INTERRUPTED
     return EXIT_TERMINATED if code == EXIT_INTERRUPTED and _TERMINATIONS else code

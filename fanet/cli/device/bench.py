@@ -2,14 +2,15 @@
 
 Python 3.6 compatible: on a Jetson, ``fanet-trt-bench --engine X.engine`` or ``--onnx``
 needs only numpy, OpenCV, TensorRT and cuda-python/pycuda. ``--weights`` (or no model)
-exports on the fly and needs the host side (PyTorch, onnx).
+exports on the fly and needs the host side (PyTorch, onnx). The runtime is imported
+inside the functions ``run_command`` calls, so a signal while it loads is handled too.
 """
 
 import argparse
 import logging
 import os
 import sys
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from fanet.cli.common import (
     EXIT_INTERRUPTED,
@@ -21,12 +22,12 @@ from fanet.cli.common import (
     run_command,
 )
 from fanet.core.errors import ConfigError
-from fanet.runtime import bench_report
-from fanet.runtime.bench_plan import BenchRequest, run_benchmark
-from fanet.runtime.bench_report import BenchReport
-from fanet.runtime.benchmark import METRICS, Budget
-from fanet.runtime.registry import BACKEND_NAMES
-from fanet.runtime.trt.versions import PRECISIONS
+
+if TYPE_CHECKING:
+    from fanet.runtime.bench_plan import BenchRequest
+    from fanet.runtime.bench_report import BenchReport
+
+PROG = "fanet-trt-bench"
 
 logger = logging.getLogger("fanet.cli.device.bench")
 
@@ -38,8 +39,13 @@ def resolution_arg(text: str) -> List[Tuple[int, int]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fanet.runtime.bench_plan import BenchRequest
+    from fanet.runtime.benchmark import METRICS
+    from fanet.runtime.registry import BACKEND_NAMES
+    from fanet.runtime.trt.versions import PRECISIONS
+
     parser = new_parser(
-        "fanet-trt-bench",
+        PROG,
         "Measure FANet FPS per resolution on TensorRT, ONNX Runtime or PyTorch: GPU compute, "
         "host latency (with copies) and the full uint8-image-to-labels pipeline, with median, "
         "mean, p90, p99, min, max and throughput. Prints a table in the paper's layout.",
@@ -114,10 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where on-the-fly exports go",
     )
     out.add_argument("--cache-dir", help="TensorRT engine cache (default ~/.cache/fanet/engines)")
+    out.add_argument(
+        "--force",
+        action="store_true",
+        help="measure an ONNX that is not a FANet graph (no sidecar, metadata or attention)",
+    )
     return parser
 
 
-def request_from_args(args: argparse.Namespace) -> BenchRequest:
+def request_from_args(args: argparse.Namespace) -> "BenchRequest":
+    from fanet.runtime.bench_plan import BenchRequest
+
     return BenchRequest(
         onnx=args.onnx,
         engine=args.engine,
@@ -133,10 +146,14 @@ def request_from_args(args: argparse.Namespace) -> BenchRequest:
         calib_data=args.calib_data,
         work_dir=args.work_dir,
         cache_dir=args.cache_dir,
+        force=args.force,
     )
 
 
 def _main(args: argparse.Namespace) -> int:
+    from fanet.runtime.bench_plan import run_benchmark
+    from fanet.runtime.benchmark import Budget
+
     plot_folder = os.path.dirname(os.path.abspath(args.plot)) if args.plot else None
     if plot_folder and not os.path.isdir(plot_folder):
         raise ConfigError("--plot folder {} does not exist".format(plot_folder))
@@ -150,7 +167,9 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _emit(args: argparse.Namespace, report: BenchReport) -> None:
+def _emit(args: argparse.Namespace, report: "BenchReport") -> None:
+    from fanet.runtime import bench_report
+
     if args.json:
         print(bench_report.as_json(report))
     elif args.csv:
@@ -165,7 +184,7 @@ def _emit(args: argparse.Namespace, report: BenchReport) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_command(build_parser(), _main, argv)
+    return run_command(PROG, build_parser, _main, argv)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ from typing import List, Optional
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
 from fanet.core.errors import ConfigError
-from fanet.runtime.options import BuildOptions
-from fanet.runtime.trt.versions import require_tensorrt
+
+PROG = "fanet-build"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = new_parser(
-        "fanet-build",
+        PROG,
         "Build a TensorRT engine from an exported FANet ONNX, for this GPU and this TensorRT "
         "(8.2 to 11). Picks the right ONNX variant and builder settings: precision flags on "
         "TensorRT 8.x-10.x, FP16/INT8-typed graphs on 11.x. Writes X.engine and X.engine.json "
@@ -57,10 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="HxW",
             help="{} input size of a dynamic ONNX".format(name),
         )
+    parser.add_argument(
+        "--force", action="store_true", help="replace the engine even where it is read-only"
+    )
     return parser
 
 
 def _main(args: argparse.Namespace) -> int:
+    from fanet.runtime.options import BuildOptions
+    from fanet.runtime.trt.versions import require_tensorrt
+
     require_tensorrt()
     from fanet.runtime.trt.builder import build_engine
 
@@ -77,6 +83,7 @@ def _main(args: argparse.Namespace) -> int:
         dla_core=args.dla,
         profile=profile,
         implicit_int8=args.implicit_int8,
+        force=args.force,
     )
     path = build_engine(args.onnx, precision, args.output, options)
     print(path)
@@ -84,7 +91,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return run_command(build_parser(), _main, argv)
+    return run_command(PROG, build_parser, _main, argv)
 
 
 if __name__ == "__main__":

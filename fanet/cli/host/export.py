@@ -1,4 +1,8 @@
-"""fanet-export: checkpoint -> ONNX (FP32, FP16-typed, INT8 Q/DQ) with sidecars."""
+"""fanet-export: checkpoint -> ONNX (FP32, FP16-typed, INT8 Q/DQ) with sidecars.
+
+PyTorch and onnx are imported inside the functions ``run_command`` calls, so that a
+Ctrl-C or SIGTERM while they load (seconds) ends the command cleanly too.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,25 @@ import argparse
 import json
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
-from fanet.export.int8 import CALIBRATION_METHODS
-from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
-from fanet.export.pipeline import ExportConfig, ExportedFile, run_export
-from fanet.model import list_models
-from fanet.runtime.trt.rules import KNOWN_VERSIONS
-from fanet.runtime.trt.versions import installed_tensorrt_version, parse_version
+
+if TYPE_CHECKING:
+    from fanet.export.pipeline import ExportConfig, ExportedFile
+
+
+PROG = "fanet-export"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fanet.export.int8 import CALIBRATION_METHODS
+    from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
+    from fanet.model import list_models
+    from fanet.runtime.trt.rules import KNOWN_VERSIONS
+
     parser = new_parser(
-        "fanet-export",
+        PROG,
         "Export a FANet checkpoint to ONNX for TensorRT 8.2-11 and ONNX Runtime: FP32 always, "
         "an FP16-typed graph with --fp16 (attention kept in FP32), an explicit INT8 Q/DQ graph "
         "calibrated on real images with --int8. Each graph is checked, run by ONNX Runtime, "
@@ -106,11 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     files = parser.add_argument_group("output files")
     files.add_argument("-o", "--output-dir", default=".", help="folder (default .)")
     files.add_argument("--name", help="file stem (default <arch>_<HxW>)")
+    files.add_argument(
+        "--force", action="store_true", help="replace files even where they are read-only"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
 def _tensorrt_version(text: str) -> tuple[int, int]:
+    from fanet.runtime.trt.versions import parse_version
+
     if not re.match(r"^\s*\d+\.\d+(\.\d+)*\s*$", text):
         raise argparse.ArgumentTypeError(
             f"TensorRT version must look like 8.6 or 10.3, got {text!r}"
@@ -119,6 +134,8 @@ def _tensorrt_version(text: str) -> tuple[int, int]:
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    from fanet.export.pipeline import ExportConfig
+
     return ExportConfig(
         weights=args.weights,
         random_weights=args.random_weights,
@@ -140,6 +157,7 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         output_dir=args.output_dir,
         name=args.name,
         target_trt=tuple(args.target_trt or ()),
+        force=args.force,
     )
 
 
@@ -155,6 +173,8 @@ def _print_table(files: list[ExportedFile]) -> None:
 
 
 def _next_step(files: list[ExportedFile]) -> None:
+    from fanet.runtime.trt.versions import installed_tensorrt_version
+
     if installed_tensorrt_version() is None:  # build the engines on the device instead
         precisions = {f.precision for f in files}
         commands = [f"  fanet-build {files[0].path}"]
@@ -172,6 +192,8 @@ def _next_step(files: list[ExportedFile]) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from fanet.export.pipeline import run_export
+
     files = run_export(config_from_args(args))
     if args.json:
         print(json.dumps([vars(f) for f in files], indent=2))
@@ -182,7 +204,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _main, argv)
+    return run_command(PROG, build_parser, _main, argv)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,31 @@
-"""fanet-info: parameters and multiply-accumulates of FANet, and the paper's Table I."""
+"""fanet-info: parameters and multiply-accumulates of FANet, and the paper's Table I.
+
+PyTorch is imported inside the functions ``run_command`` calls, so that a Ctrl-C or
+SIGTERM while it loads ends the command cleanly too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
-from fanet.model import (
-    PAPER_TABLE_I,
-    attention_macs,
-    count_macs,
-    count_parameters,
-    create_model,
-    list_models,
-    model_from_checkpoint,
-)
-from fanet.model.fanet import FANet
-from fanet.model.macs import TABLE_I_SIZE
+
+if TYPE_CHECKING:
+    from fanet.model.fanet import FANet
+
+PROG = "fanet-info"
 
 DEFAULT_RESOLUTIONS = [(512, 1024), (1024, 2048)]
 GIGA = 1e9
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fanet.model import list_models
+
     parser = new_parser(
-        "fanet-info",
+        PROG,
         "Print FANet's parameter count and GMAC (multiply-accumulates of convolutions and "
         "attention matmuls) per input resolution, or the paper's Table I for one attention "
         "module.",
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def model_report(model: FANet, resolutions: list[tuple[int, int]]) -> dict:
+    from fanet.model import count_macs, count_parameters
+
     rows = [
         {
             "resolution": f"{h}x{w}",
@@ -72,6 +75,9 @@ def model_report(model: FANet, resolutions: list[tuple[int, int]]) -> dict:
 
 
 def table_i_report() -> dict:
+    from fanet.model import PAPER_TABLE_I, attention_macs
+    from fanet.model.macs import TABLE_I_SIZE
+
     height, width = TABLE_I_SIZE
     rows = []
     for kind, paper in PAPER_TABLE_I.items():
@@ -118,6 +124,8 @@ def _main(args: argparse.Namespace) -> int:
         report = table_i_report()
         printer = print_table_i
     else:
+        from fanet.model import create_model, model_from_checkpoint
+
         if args.weights:
             model = model_from_checkpoint(args.weights, args.arch, args.num_classes)
         else:
@@ -132,7 +140,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _main, argv)
+    return run_command(PROG, build_parser, _main, argv)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,3 +226,69 @@ def test_a_missing_graph_names_the_export_flag_that_exists(tmp_path):
         bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "fp32", ""), (64, 64))
     with pytest.raises(ConfigError, match="no int8_onnxruntime graph .*fanet-export --int8$"):
         bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "int8", ""), (64, 64))
+
+
+def _single_conv_onnx(path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((19, 3, 1, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["logits"])],
+        "not_fanet",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 19, 64, 64])],
+        [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_a_graph_that_is_not_fanet_is_refused_unless_forced(tmp_path, capsys):
+    conv = tmp_path / "conv.onnx"
+    _single_conv_onnx(conv)
+    args = ["--onnx", str(conv), "--res", "64x64", "--backend", "onnxruntime", *FAST]
+    assert bench.main(args) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"fanet-trt-bench: error: {conv} has no sidecar, no fanet metadata and no "
+        "fast-attention block: pass --force to measure it anyway"
+    )
+    assert bench.main([*args, "--force"]) == 0
+    assert "onnxruntime fp32" in capsys.readouterr().out
+
+
+def test_a_lone_fanet_graph_without_sidecar_or_metadata_is_recognised(exported_trained, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(exported_trained))
+    del proto.metadata_props[:]
+    lone = tmp_path / "lone.onnx"
+    onnx.save(proto, str(lone))
+    assert bench_plan.why_not_fanet(str(lone)) is None  # found by its attention blocks
+
+
+def test_a_graph_made_from_another_fp32_graph_is_refused(exported_trained, tmp_path):
+    for suffix in (".onnx", ".json"):
+        shutil.copy(exported_trained.with_suffix(suffix), tmp_path / f"m{suffix}")
+        shutil.copy(exported_trained.with_suffix(suffix), tmp_path / f"m_fp16{suffix}")
+    sidecar = json.loads((tmp_path / "m_fp16.json").read_text())
+    (tmp_path / "m_fp16.json").write_text(json.dumps(dict(sidecar, fp32_sha256="0" * 64)))
+    row = bench_plan.Row("onnxruntime", "fp16", "")
+    with pytest.raises(ConfigError, match="m_fp16.onnx was made from another FP32 graph than"):
+        bench_plan.onnx_variant(str(tmp_path / "m.onnx"), row, (128, 256))
+
+
+def test_concurrent_int8_benchmarks_share_one_work_dir(tmp_path):
+    command = [sys.executable, "-m", "fanet.cli.device.bench", "--work-dir", str(tmp_path)]
+    command += ["--res", "64x128", "--backend", "onnxruntime", "--precision", "int8", *FAST]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0 and "Traceback" not in stderr, stderr
+        assert "onnxruntime int8" in stdout
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in names if n.endswith((".part", ".lock")) or n.startswith(".")], names
+    assert len(list((tmp_path / "synthetic_64x128").rglob("*_leftImg8bit.png"))) == 16
