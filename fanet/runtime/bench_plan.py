@@ -149,7 +149,8 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
         flag = "" if row.precision == "fp32" else " --" + row.precision
         raise ConfigError("no {} graph beside {}: run fanet-export{}".format(wanted, onnx, flag))
     sidecar = read_sidecar(variants[wanted])
-    _check_made_from(variants[wanted], sidecar.details, variants.get("fp32"))
+    if wanted != "fp32" and "fp32" in variants:
+        _check_made_from(variants[wanted], sidecar.details, variants["fp32"])
     fixed = sidecar.input_size
     if fixed and tuple(fixed) != tuple(size):
         raise ConfigError(
@@ -160,10 +161,10 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
     return variants[wanted]
 
 
-def _check_made_from(variant: str, details: dict, fp32: Optional[str]) -> None:
+def _check_made_from(variant: str, details: dict, fp32: str) -> None:
     """Refuse a lower-precision graph made from another FP32 graph than the one beside."""
     made_from = details.get("fp32_sha256")
-    beside = (read_json_or_none(sidecar_path(fp32)) or {}).get("onnx_sha256") if fp32 else None
+    beside = (read_json_or_none(sidecar_path(fp32)) or {}).get("onnx_sha256")
     if made_from and beside and made_from != beside:
         raise ConfigError(
             "{} was made from another FP32 graph than {}: export the set again".format(
