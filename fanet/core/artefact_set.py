@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from typing import ContextManager, Dict, Iterable, Iterator, List, Optional
 
 from fanet.core.files import (
@@ -111,13 +112,22 @@ class ArtefactSet:
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends, so a set is renamed whole or not at
-    all; a signal that arrived meanwhile is handled right after."""
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
-        yield
+    all; a signal that arrived meanwhile is sent again right after, to the usual handler.
+
+    (Blocking the signals with a mask would not do: with other threads running, the
+    kernel hands them to a thread that does not block them.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives Python's signal handlers
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    held: List[int] = []
+    previous = {
+        number: signal.signal(number, lambda received, frame: held.append(received))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for received in held:
+            os.kill(os.getpid(), received)
