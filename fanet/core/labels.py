@@ -72,3 +72,24 @@ def train_id_palette() -> np.ndarray:
         if label.train_id != IGNORE:
             palette[label.train_id] = label.color
     return palette
+
+
+def train_id_to_id() -> np.ndarray:
+    """256-entry lookup table: train ID -> Cityscapes label ID (what the benchmark server
+    reads; unknown train IDs map to 0, unlabeled)."""
+    table = np.zeros(256, dtype=np.uint8)
+    for label in LABELS:
+        if label.train_id != IGNORE:
+            table[label.train_id] = label.id
+    return table
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    """Cityscapes colours of a train-ID map, H x W x 3 uint8 in BGR (OpenCV) order."""
+    return train_id_palette()[labels][:, :, ::-1].copy()
+
+
+def blend(image: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """``image`` mixed with ``colours`` (both H x W x 3 uint8, same channel order)."""
+    mixed = image.astype(np.float32) * (1 - alpha) + colours.astype(np.float32) * alpha
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)

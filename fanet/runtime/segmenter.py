@@ -11,15 +11,17 @@ does, then argmax'd. Label outputs (``--output labels``) are resized nearest-nei
 """
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+import threading
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from fanet.core.labels import train_id_palette
+from fanet.core.labels import blend, colorize
 from fanet.core.preprocess import as_color_image, preprocess
 from fanet.core.resize import upsampled_argmax
 from fanet.core.sidecar import Sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
+from fanet.runtime.stream import StreamStats, stream
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ class Segmenter:
     The image goes to the input the sidecar names and the labels come from the output it
     names; a graph's other inputs (state, such as temporal attention's) are passed with
     ``extra`` and its other outputs are returned by ``run``.
+
+    Thread safety: threads may share one Segmenter. Pre- and post-processing run in the
+    calling thread; inference runs one call at a time under a lock inside (TensorRT
+    execution contexts are not reentrant). For parallel inference, use one Segmenter
+    per thread.
     """
 
     def __init__(self, backend: Backend, sidecar: Sidecar, rgb: bool = False) -> None:
@@ -41,6 +48,7 @@ class Segmenter:
         _check_against_graph(sidecar, self._input, output)
         self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
         self._output = output.name
+        self._infer_lock = threading.Lock()
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
     @classmethod
@@ -92,7 +100,24 @@ class Segmenter:
         self, image: np.ndarray, extra: Optional[Dict[str, np.ndarray]] = None
     ) -> Dict[str, np.ndarray]:
         """Every output of the model for one image, by name (state outputs included)."""
-        return self.backend.infer(self.inputs(image, extra))
+        return self.infer(self.inputs(image, extra))
+
+    def infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Every output for prepared ``inputs``, one call at a time across threads."""
+        with self._infer_lock:
+            return self.backend.infer(feed)
+
+    def stream(
+        self,
+        frames: Iterable[np.ndarray],
+        latest_only: bool = False,
+        pipelined: bool = False,
+        stats: Optional[StreamStats] = None,
+    ) -> Iterator[Tuple[Any, np.ndarray]]:
+        """Yield ``(frame, labels)`` for any iterable of frames. ``latest_only``: always
+        the newest frame, stale ones dropped and counted in ``stats.dropped`` (live
+        cameras); ``pipelined``: preprocess frame t+1 while frame t is inferred."""
+        return stream(self, frames, latest_only, pipelined, stats)
 
     def logits(self, image: np.ndarray) -> np.ndarray:
         """Raw model output for one image: classes x h/8 x w/8 float32 logits."""
@@ -101,35 +126,21 @@ class Segmenter:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """H x W uint8 train IDs at the size of ``image`` (H x W x 3 uint8, BGR unless rgb)."""
         image = as_color_image(image)
-        return self.labels(self.run(image)[self._output], image.shape[:2])
+        return self.labels(self.run(image), image.shape[:2])
 
-    @staticmethod
-    def labels(output: np.ndarray, size: Any) -> np.ndarray:
-        """Train IDs at ``size`` (H, W) from the model's logits or labels output."""
-        height, width = size
-        output = output[0]
-        if output.ndim == 2:  # labels from the graph
-            import cv2
-
-            labels = output.astype(np.uint8)
-            if labels.shape == (height, width):
-                return labels
-            return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-        return upsampled_argmax(np.asarray(output, dtype=np.float32), (height, width))
+    def labels(self, outputs: Dict[str, np.ndarray], size: Any) -> np.ndarray:
+        """Train IDs at ``size`` (H, W) from the model's outputs (logits or labels)."""
+        return labels_at(outputs[self._output], size)
 
     @staticmethod
     def colorize(labels: np.ndarray) -> np.ndarray:
         """Cityscapes colours of a train-ID map, H x W x 3 uint8 in BGR (OpenCV) order."""
-        return train_id_palette()[labels][:, :, ::-1].copy()
+        return colorize(labels)
 
     def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         """``image`` blended with the colourised ``labels`` (same channel order as image)."""
-        image = as_color_image(image)
-        colours = self.colorize(labels)
-        if self.rgb:
-            colours = colours[:, :, ::-1]
-        blended = image.astype(np.float32) * (1 - alpha) + colours.astype(np.float32) * alpha
-        return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        colours = colorize(labels)
+        return blend(as_color_image(image), colours[:, :, ::-1] if self.rgb else colours, alpha)
 
     def close(self) -> None:
         self.backend.close()
@@ -139,6 +150,20 @@ class Segmenter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def labels_at(output: np.ndarray, size: Any) -> np.ndarray:
+    """Train IDs at ``size`` (H, W) from a batch-1 logits or labels output."""
+    height, width = size
+    output = output[0]
+    if output.ndim == 2:  # labels from the graph
+        import cv2
+
+        labels = output.astype(np.uint8)
+        if labels.shape == (height, width):
+            return labels
+        return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    return upsampled_argmax(np.asarray(output, dtype=np.float32), (height, width))
 
 
 def _check_against_graph(sidecar: Sidecar, image: TensorSpec, output: TensorSpec) -> None:

@@ -1,0 +1,101 @@
+"""Segmenter.stream: the same labels as one call per frame, pipelined or not; the newest
+frame only for live sources; threads sharing one Segmenter; flat memory over 10,000 frames."""
+
+import resource
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fanet.runtime import Segmenter
+from fanet.runtime.stream import StreamStats
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A 32x64 FP32 export (random weights): about 1 ms per frame on ONNX Runtime."""
+    from fanet.export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("small")
+    run_export(ExportConfig(random_weights=True, size=(32, 64), output_dir=str(out)))
+    with Segmenter.from_file(str(out / "fanet18_32x64.onnx"), backend="onnxruntime") as seg:
+        yield seg
+
+
+def _frames(count, size=(48, 80), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size + (3,), dtype=np.uint8) for _ in range(count)]
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_stream_gives_the_labels_of_one_call_per_frame(small_model, pipelined):
+    frames = _frames(12)
+    stats = StreamStats()
+    streamed = list(small_model.stream(iter(frames), pipelined=pipelined, stats=stats))
+    assert [f is g for (f, _), g in zip(streamed, frames)] == [True] * 12
+    for frame, labels in streamed:
+        assert np.array_equal(labels, small_model(frame))
+    assert stats.frames == 12 and stats.dropped == 0
+    assert set(stats.milliseconds()) >= {"read", "preprocess", "infer", "postprocess"}
+
+
+def test_latest_only_segments_the_newest_frame_and_counts_the_dropped(small_model):
+    def camera():  # 200 frames at 1 kHz, much faster than the consumer below
+        for index, frame in enumerate(_frames(200)):
+            frame[0, 0, 0] = index % 256
+            time.sleep(0.001)
+            yield frame
+
+    stats = StreamStats()
+    seen = []
+    for frame, _ in small_model.stream(camera(), latest_only=True, stats=stats):
+        seen.append(int(frame[0, 0, 0]))
+        time.sleep(0.02)
+    assert seen == sorted(seen) and seen[-1] == 199  # in order, and the last one is seen
+    assert stats.dropped > 100 and stats.frames + stats.dropped == 200
+
+
+def test_a_failing_source_raises_in_the_consumer(small_model):
+    def broken():
+        yield _frames(1)[0]
+        raise OSError("camera unplugged")
+
+    for options in ({}, {"pipelined": True}, {"latest_only": True}):
+        with pytest.raises(OSError, match="camera unplugged"):
+            list(small_model.stream(broken(), **options))
+
+
+def test_four_threads_can_share_one_segmenter(small_model):
+    frames = _frames(40, seed=3)
+    expected = [small_model(frame) for frame in frames]
+    results = [None] * len(frames)
+
+    def work(offset):
+        for index in range(offset, len(frames), 4):
+            results[index] = small_model(frames[index])
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(np.array_equal(a, b) for a, b in zip(results, expected))
+
+
+def _resident_mb():
+    with open("/proc/self/statm") as stream:
+        return int(stream.read().split()[1]) * resource.getpagesize() / 1e6
+
+
+def test_ten_thousand_frames_keep_memory_flat(small_model):
+    frame = _frames(1, size=(64, 128))[0]
+    resident = []
+    stats = StreamStats()
+    frames = (frame for _ in range(10_000))
+    for count, _ in enumerate(small_model.stream(frames, pipelined=True, stats=stats), 1):
+        if count in (500, 10_000):
+            resident.append(_resident_mb())
+    growth = resident[1] - resident[0]
+    print(f"resident memory after warm-up {resident[0]:.1f} MB, growth {growth:+.2f} MB")
+    assert stats.frames == 10_000 and growth < 20
