@@ -1,0 +1,219 @@
+"""fanet-segment: segment images, folders, videos, cameras and streams (Python 3.6).
+
+The runtime is imported inside the functions ``run_command`` calls, so a signal while it
+loads is handled too. Progress: a bar with ETA for files (tqdm), live FPS and per-stage
+latency for cameras and streams, and a summary at the end.
+"""
+
+import argparse
+import glob
+import logging
+import os
+import time
+from typing import Any, List, Optional
+
+from fanet.cli.common import new_parser, positive_int, run_command
+from fanet.core.errors import ConfigError
+
+PROG = "fanet-segment"
+logger = logging.getLogger("fanet.cli.device.segment")
+REPORT_EVERY_S = 2.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fanet.runtime.registry import BACKEND_NAMES
+    from fanet.runtime.trt.versions import PRECISIONS
+
+    parser = new_parser(
+        PROG,
+        "Segment an image, a folder or glob of images, a video file, a camera (its index) or "
+        "an RTSP/HTTP stream with FANet, and write label PNGs (train IDs or Cityscapes label "
+        "IDs), colour PNGs, overlays, an overlay video, or show a window.",
+        [
+            "fanet-segment street.png --overlay                     # newest export here",
+            "fanet-segment 'val/*.png' --onnx fanet18.onnx --label-ids -o results/",
+            "fanet-segment drive.mp4 --engine fanet18_fp16.engine --video drive_seg.mp4",
+            "fanet-segment 0 --show --latest-only                   # camera 0, live",
+            "fanet-segment rtsp://10.0.0.5/stream --video out.mp4 --limit 3000",
+        ],
+    )
+    parser.add_argument("source", help="image, folder, glob, video, camera index or URL")
+    model = parser.add_argument_group("model (default: the newest FP32 export in this folder)")
+    which = model.add_mutually_exclusive_group()
+    which.add_argument("--onnx", help="exported ONNX (its _fp16/_int8 siblings are used)")
+    which.add_argument("--engine", help="a built TensorRT engine")
+    which.add_argument("--weights", help="a PyTorch checkpoint (runs on PyTorch)")
+    model.add_argument("--backend", default="auto", choices=("auto",) + tuple(BACKEND_NAMES))
+    model.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    model.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
+    out = parser.add_argument_group("outputs (any combination)")
+    out.add_argument("-o", "--output-dir", default=".", help="folder for PNGs (default .)")
+    out.add_argument("--labels", action="store_true", help="<name>_trainIds.png (0-18)")
+    out.add_argument(
+        "--label-ids", action="store_true", help="<name>_labelIds.png (benchmark server)"
+    )
+    out.add_argument("--color", action="store_true", help="<name>_color.png")
+    out.add_argument("--overlay", action="store_true", help="<name>_overlay.png")
+    out.add_argument("--video", metavar="MP4", help="write the overlays as a video")
+    out.add_argument("--show", action="store_true", help="show a window (q or Esc stops)")
+    live = parser.add_argument_group("streams")
+    live.add_argument(
+        "--latest-only",
+        action="store_true",
+        help="always segment the newest frame, dropping stale ones (cameras)",
+    )
+    live.add_argument("--limit", type=positive_int, help="stop after N frames")
+    live.add_argument(
+        "--reconnects", type=int, default=5, help="stream reconnect attempts (default 5)"
+    )
+    return parser
+
+
+def _model(args: argparse.Namespace) -> str:
+    from fanet.core.sidecar import onnx_variants, variant_for
+
+    if args.engine or args.weights:
+        return args.engine or args.weights
+    onnx = args.onnx or _newest_export()
+    backend = "onnxruntime" if args.backend == "auto" else args.backend
+    variant = "fp32" if backend == "tensorrt" else variant_for(backend, args.precision)
+    variants = onnx_variants(onnx)
+    if variant not in variants:
+        raise ConfigError("no {} graph beside {}: export it first".format(variant, onnx))
+    return variants[variant]
+
+
+def _newest_export() -> str:
+    from fanet.core.sidecar import read_json_or_none, sidecar_path
+
+    exports = [
+        path
+        for path in glob.glob("*.onnx")
+        if (read_json_or_none(sidecar_path(path)) or {}).get("precision") == "fp32"
+    ]
+    if not exports:
+        raise ConfigError(
+            "no model: pass --onnx, --engine or --weights, or run in an export folder"
+        )
+    return max(exports, key=os.path.getmtime)
+
+
+def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
+    from fanet.core.files import check_writable_folder
+    from fanet.runtime.frame_writers import OutputRequest
+
+    wanted = [args.labels, args.label_ids, args.color, args.overlay, args.video, args.show]
+    if not any(wanted):
+        raise ConfigError(
+            "nothing to write: choose --labels, --label-ids, --color, --overlay, --video or --show"
+        )
+    if args.labels or args.label_ids or args.color or args.overlay:
+        check_writable_folder(args.output_dir)
+    return OutputRequest(
+        folder=args.output_dir,
+        labels=args.labels,
+        label_ids=args.label_ids,
+        color=args.color,
+        overlay=args.overlay,
+        video=args.video,
+        show=args.show,
+        fps=fps or 30.0,
+    )
+
+
+def _main(args: argparse.Namespace) -> int:
+    from fanet.runtime.frame_writers import FrameWriters
+    from fanet.runtime.frames import open_frames
+    from fanet.runtime.segmenter import Segmenter
+    from fanet.runtime.stream import StreamStats
+
+    source = open_frames(args.source, reconnects=args.reconnects)
+    request = _outputs(args, source.fps)
+    options = {} if args.weights else {"precision": args.precision}
+    with Segmenter.from_file(_model(args), args.backend, args.device, **options) as segmenter:
+        stats = StreamStats()  # from the first frame read, not from the model's loading
+        writers = FrameWriters(request)
+        frames = _limited(source, args.limit)
+        completed = False
+        try:
+            with _progress(source) as progress:
+                for frame, labels in segmenter.stream(
+                    frames, latest_only=args.latest_only, pipelined=not source.live, stats=stats
+                ):
+                    began = time.perf_counter()
+                    writers.write(frame.name, frame.image, labels)
+                    stats.add("write", time.perf_counter() - began)
+                    progress.update(stats)
+                    if writers.stopped:
+                        break
+            completed = True
+        finally:
+            writers.close(keep=completed or bool(stats.frames))
+    _summary(source, stats)
+    return 0
+
+
+def _limited(source: Any, limit: Optional[int]) -> Any:
+    """The source's frames, up to ``limit``."""
+    for count, frame in enumerate(source):
+        if limit is not None and count >= limit:
+            return
+        yield frame
+
+
+class _progress:
+    """A tqdm bar for files; a log line every few seconds for live sources."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.bar: Any = None
+        self.last_report = time.perf_counter()
+
+    def __enter__(self) -> "_progress":
+        if not self.source.live:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return self
+            quiet = logger.getEffectiveLevel() > logging.INFO  # -q
+            self.bar = tqdm(total=self.source.count, unit="frame", desc=PROG, disable=quiet)
+        return self
+
+    def update(self, stats: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        if now - self.last_report >= REPORT_EVERY_S:
+            self.last_report = now
+            logger.info("%.1f FPS  %s", stats.fps(), _stages(stats))
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stages(stats: Any) -> str:
+    return "  ".join("{} {:.1f} ms".format(stage, ms) for stage, ms in stats.milliseconds().items())
+
+
+def _summary(source: Any, stats: Any) -> None:
+    logger.info(
+        "%d frames at %.1f FPS (%s); %d unreadable skipped, %d dropped as stale, "
+        "%d size changes, %d reconnects",
+        stats.frames,
+        stats.fps(),
+        _stages(stats),
+        source.skipped,
+        stats.dropped,
+        source.size_changes,
+        source.reconnects,
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_command(PROG, build_parser, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

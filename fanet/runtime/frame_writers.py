@@ -1,0 +1,120 @@
+"""What ``fanet-segment`` writes for each frame: label PNGs (train IDs or Cityscapes label
+IDs), colour PNGs, overlays, an overlay video, a window (Python 3.6 compatible).
+
+Every PNG is encoded in memory and written atomically; the video is written to a
+temporary name and renamed when it is closed, so an interrupted run leaves whole files.
+"""
+
+import logging
+import os
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from fanet.core.files import OutputError, atomic_write, publish, temporary_beside
+from fanet.core.labels import blend, colorize, train_id_to_id
+
+logger = logging.getLogger(__name__)
+
+WINDOW = "fanet-segment"
+
+
+class OutputRequest(NamedTuple):
+    folder: str = "."
+    labels: bool = False  # <name>_trainIds.png
+    label_ids: bool = False  # <name>_labelIds.png (Cityscapes benchmark server)
+    color: bool = False  # <name>_color.png
+    overlay: bool = False  # <name>_overlay.png
+    video: Optional[str] = None  # overlay video file
+    show: bool = False  # a window (q or Esc stops)
+    alpha: float = 0.5
+    fps: float = 30.0
+
+
+class FrameWriters:
+    """Writes what ``request`` asks for; ``close()`` finishes the video and the window."""
+
+    def __init__(self, request: OutputRequest) -> None:
+        self.request = request
+        self.stopped = False  # the window was closed with q or Esc
+        self._video: Any = None
+        self._video_temporary = ""
+        self._video_size: Optional[Tuple[int, int]] = None
+        self._label_ids = train_id_to_id()
+        if request.video:
+            folder = os.path.dirname(os.path.abspath(request.video))
+            if not os.path.isdir(folder):
+                raise OutputError("--video folder {} does not exist".format(folder))
+
+    def write(self, name: str, image: np.ndarray, labels: np.ndarray) -> None:
+        request = self.request
+        pngs: List[Tuple[str, np.ndarray]] = []
+        if request.labels:
+            pngs.append(("_trainIds", labels))
+        if request.label_ids:
+            pngs.append(("_labelIds", self._label_ids[labels]))
+        if request.color:
+            pngs.append(("_color", colorize(labels)))
+        overlay = blend(image, colorize(labels), request.alpha)
+        if request.overlay:
+            pngs.append(("_overlay", overlay))
+        for suffix, picture in pngs:
+            _write_png(os.path.join(request.folder, name + suffix + ".png"), picture)
+        if request.video:
+            self._write_video(overlay)
+        if request.show:
+            self._show(overlay)
+
+    def _write_video(self, overlay: Any) -> None:
+        import cv2
+
+        height, width = overlay.shape[:2]
+        if self._video is None:
+            self._video_temporary = temporary_beside(self.request.video or "") + ".mp4"
+            self._video = cv2.VideoWriter(
+                self._video_temporary,
+                cv2.VideoWriter.fourcc(*"mp4v"),
+                self.request.fps,
+                (width, height),
+            )
+            if not self._video.isOpened():
+                raise OutputError("cannot write video {}".format(self.request.video))
+            self._video_size = (height, width)
+        elif (height, width) != self._video_size:
+            assert self._video_size is not None
+            overlay = cv2.resize(overlay, (self._video_size[1], self._video_size[0]))
+        self._video.write(overlay)
+
+    def _show(self, overlay: Any) -> None:
+        import cv2
+
+        cv2.imshow(WINDOW, overlay)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.stopped = True
+
+    def close(self, keep: bool = True) -> None:
+        """Finish the video (renamed into place when ``keep``) and close the window."""
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+            if keep:
+                publish(self._video_temporary, self.request.video or "")
+            elif os.path.exists(self._video_temporary):
+                os.remove(self._video_temporary)
+        for leftover in (self._video_temporary[: -len(".mp4")],):
+            if leftover and os.path.exists(leftover):
+                os.remove(leftover)  # the empty name temporary_beside reserved
+        if self.request.show:
+            import cv2
+
+            cv2.destroyWindow(WINDOW)
+
+
+def _write_png(path: str, picture: np.ndarray) -> None:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", picture)
+    if not ok:
+        raise OutputError("cannot encode {}".format(path))
+    with atomic_write(path) as stream:
+        stream.write(encoded.tobytes())

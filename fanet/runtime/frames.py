@@ -1,0 +1,196 @@
+"""Where frames come from: an image, a folder or glob, a video file, a camera, a stream URL
+(Python 3.6 compatible).
+
+``open_frames(spec)`` resolves the spec once, with one clear ``SourceError`` when it
+cannot be opened, and yields ``Frame(name, image)``. Frames that cannot be decoded are
+skipped and counted; a change of frame size is logged; a network stream that drops is
+reopened with exponential backoff, a bounded number of times.
+"""
+
+import glob
+import logging
+import os
+import time
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional
+
+import numpy as np
+
+from fanet.core.errors import FanetError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+
+
+class SourceError(FanetError):
+    """A frame source cannot be opened."""
+
+
+class Frame(NamedTuple):
+    name: str  # file stem, or "frame_000042" for videos and streams
+    image: np.ndarray
+
+
+class FrameSource:
+    """An opened source: iterate it for frames; ``count`` is None for live sources."""
+
+    def __init__(
+        self, kind: str, spec: str, count: Optional[int], frames: Callable[[], Iterator[Frame]]
+    ) -> None:
+        self.kind = kind  # "images", "video", "camera" or "stream"
+        self.spec = spec
+        self.count = count
+        self.skipped = 0
+        self.size_changes = 0
+        self.reconnects = 0
+        self.fps: Optional[float] = None
+        self._frames = frames
+
+    @property
+    def live(self) -> bool:
+        return self.kind in ("camera", "stream")
+
+    def __iter__(self) -> Iterator[Frame]:
+        size = None
+        for frame in self._frames():
+            shape = frame.image.shape[:2]
+            if size is not None and shape != size:
+                self.size_changes += 1
+                logger.warning(
+                    "%s: frame size changed from %dx%d to %dx%d at %s",
+                    self.spec, size[0], size[1], shape[0], shape[1], frame.name,
+                )  # fmt: skip
+            size = shape
+            yield frame
+
+
+def open_frames(spec: str, reconnects: int = 5, backoff_s: float = 0.5) -> FrameSource:
+    """The source ``spec`` names (see the module docstring)."""
+    if spec.isdigit():
+        return _capture_source("camera", spec, int(spec), reconnects=0, backoff_s=backoff_s)
+    if spec.lower().startswith(URL_SCHEMES):
+        return _capture_source("stream", spec, spec, reconnects, backoff_s)
+    if os.path.isdir(spec):
+        return _image_source(spec, _images_in(spec))
+    if any(character in spec for character in "*?["):
+        return _image_source(spec, sorted(p for p in glob.glob(spec) if _is_image(p)))
+    if not os.path.exists(spec):
+        raise SourceError("no such file, folder, camera or URL: {}".format(spec))
+    if _is_image(spec):
+        return _image_source(spec, [spec])
+    if spec.lower().endswith(VIDEO_SUFFIXES):
+        return _video_source(spec)
+    raise SourceError(
+        "{} is not an image ({}) or a video ({})".format(
+            spec, " ".join(IMAGE_SUFFIXES), " ".join(VIDEO_SUFFIXES)
+        )
+    )
+
+
+def _is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path)
+
+
+def _images_in(folder: str) -> List[str]:
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders.sort()
+        found += [os.path.join(parent, n) for n in sorted(names)]
+    return [path for path in found if _is_image(path)]
+
+
+def _image_source(spec: str, paths: List[str]) -> FrameSource:
+    if not paths:
+        raise SourceError("no images ({}) in {}".format(" ".join(IMAGE_SUFFIXES), spec))
+    source: Optional[FrameSource] = None
+
+    def frames() -> Iterator[Frame]:
+        import cv2
+
+        for path in paths:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                logger.warning("cannot decode %s: skipped", path)
+                assert source is not None
+                source.skipped += 1
+                continue
+            yield Frame(os.path.splitext(os.path.basename(path))[0], image)
+
+    source = FrameSource("images", spec, len(paths), frames)
+    return source
+
+
+def _video_source(path: str) -> FrameSource:
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise SourceError("cannot open video {}".format(path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    fps = capture.get(cv2.CAP_PROP_FPS) or None
+    capture.release()
+    source = FrameSource("video", path, count, lambda: _read_capture(source, path))
+    source.fps = fps
+    return source
+
+
+def _capture_source(
+    kind: str, spec: str, target: Any, reconnects: int, backoff_s: float
+) -> FrameSource:
+    import cv2
+
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        what = "camera {}".format(spec) if kind == "camera" else "stream {}".format(spec)
+        raise SourceError("cannot open {}".format(what))
+    fps = capture.get(cv2.CAP_PROP_FPS) or None
+    opened = [capture]
+
+    def frames() -> Iterator[Frame]:
+        index, attempts = 0, 0
+        while True:
+            for frame in _read_capture(source, target, opened.pop() if opened else None, index):
+                index += 1
+                attempts = 0
+                yield frame
+            if attempts >= reconnects:
+                if reconnects:
+                    logger.warning("%s: lost after %d reconnect attempts", spec, attempts)
+                return
+            attempts += 1
+            source.reconnects += 1
+            delay = backoff_s * 2 ** (attempts - 1)
+            logger.warning("%s: stream lost; reconnecting in %.1f s", spec, delay)
+            time.sleep(delay)
+
+    source = FrameSource(kind, spec, None, frames)
+    source.fps = fps
+    return source
+
+
+def _read_capture(
+    source: FrameSource, target: Any, capture: Any = None, first_index: int = 0
+) -> Iterator[Frame]:
+    """Frames of an OpenCV capture until it ends; undecodable frames are counted."""
+    import cv2
+
+    capture = capture if capture is not None else cv2.VideoCapture(target)
+    index, failures = first_index, 0
+    try:
+        while capture.isOpened():
+            if not capture.grab():
+                return  # end of file, or the stream dropped
+            ok, image = capture.retrieve()
+            if not ok or image is None:
+                source.skipped += 1
+                failures += 1
+                if failures > 30:
+                    return
+                continue
+            failures = 0
+            yield Frame("frame_{:06d}".format(index), image)
+            index += 1
+    finally:
+        capture.release()

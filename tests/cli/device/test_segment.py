@@ -1,0 +1,149 @@
+"""fanet-segment end to end: images, folders, videos, a camera (a test double), bad sources;
+and the robot-loop example on a generated video."""
+
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fanet.cli.device import segment
+from fanet.core.labels import LABEL_BY_NAME
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """60 synthetic street scenes (128x256) as PNGs and as a 10 FPS video."""
+    from fanet.calibration.synthetic import write_cityscapes
+
+    root = tmp_path_factory.mktemp("scenes")
+    write_cityscapes(str(root), "val", 60, seed=5, size=(128, 256))
+    paths = sorted(root.glob("leftImg8bit/val/*/*.png"))
+    video = root / "drive.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 128))
+    for path in paths:
+        writer.write(cv2.imread(str(path)))
+    writer.release()
+    return paths, video
+
+
+def test_a_video_becomes_an_overlay_video_of_the_same_frames(scenes, exported_trained, tmp_path):
+    _, video = scenes
+    out = tmp_path / "out.mp4"
+    assert segment.main([str(video), "--onnx", str(exported_trained), "--video", str(out)]) == 0
+    capture = cv2.VideoCapture(str(out))
+    count = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        assert frame.shape == (128, 256, 3)
+        count += 1
+    assert count == 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporaries
+
+
+def test_an_image_gives_train_ids_label_ids_and_colours(scenes, exported_trained, tmp_path):
+    paths, _ = scenes
+    args = [str(paths[0]), "--onnx", str(exported_trained), "-o", str(tmp_path)]
+    assert segment.main([*args, "--labels", "--label-ids", "--color"]) == 0
+    stem = paths[0].stem
+    train = cv2.imread(str(tmp_path / f"{stem}_trainIds.png"), cv2.IMREAD_UNCHANGED)
+    ids = cv2.imread(str(tmp_path / f"{stem}_labelIds.png"), cv2.IMREAD_UNCHANGED)
+    color = cv2.imread(str(tmp_path / f"{stem}_color.png"))
+    assert train.shape == ids.shape == (128, 256) and color.shape == (128, 256, 3)
+    road = train == LABEL_BY_NAME["road"].train_id
+    assert road.mean() > 0.05 and (ids[road] == LABEL_BY_NAME["road"].id).all()
+    truth_path = str(paths[0]).replace("leftImg8bit", "gtFine")
+    truth = cv2.imread(truth_path.replace("gtFine.png", "gtFine_labelIds.png"), -1)
+    assert (ids == truth).mean() > 0.8  # label IDs, and a trained model that is right
+
+
+def test_a_folder_skips_and_counts_unreadable_files(scenes, exported_trained, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    paths, _ = scenes
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in paths[:3]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    code = segment.main([str(folder), "--onnx", str(exported_trained), "--overlay", "-o", str(out)])
+    assert code == 0 and len(list(out.glob("*_overlay.png"))) == 3
+    assert "3 frames at" in caplog.text and "1 unreadable skipped" in caplog.text
+
+
+class _Camera:
+    """cv2.VideoCapture stand-in: 5 frames from camera 0, then it is unplugged."""
+
+    def __init__(self, target):
+        self.opened, self.left = target == 0, 5
+
+    def isOpened(self):
+        return self.opened
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def grab(self):
+        self.left -= 1
+        return self.left >= 0
+
+    def retrieve(self):
+        return True, np.full((128, 256, 3), 90, np.uint8)
+
+    def release(self):
+        self.opened = False
+
+
+def test_a_camera_index_is_a_live_source(monkeypatch, exported_trained, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(cv2, "VideoCapture", _Camera)
+    out = tmp_path / "cam.mp4"
+    args = ["0", "--onnx", str(exported_trained), "--video", str(out), "--latest-only"]
+    assert segment.main(args) == 0
+    done = re.search(r"(\d+) frames at .* (\d+) dropped as stale", caplog.text)
+    assert out.is_file() and int(done.group(1)) >= 1
+    assert int(done.group(1)) + int(done.group(2)) == 5  # the stale ones were dropped
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("missing.mp4", "no such file, folder, camera or URL: missing.mp4"),
+        ("notes.txt", "notes.txt is not an image"),
+        ("7", "cannot open camera 7"),
+        ("http://127.0.0.1:9/none.mp4", "cannot open stream http://127.0.0.1:9/none.mp4"),
+    ],
+)
+def test_bad_sources_are_one_line(tmp_path, exported_trained, source, message):
+    (tmp_path / "notes.txt").write_text("hello")
+    command = [sys.executable, "-m", "fanet.cli.device.segment", source]
+    command += ["--onnx", str(exported_trained), "--overlay"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"fanet-segment: error: {message}")
+
+
+def test_nothing_to_write_is_refused(scenes, exported_trained, capsys):
+    paths, _ = scenes
+    assert segment.main([str(paths[0]), "--onnx", str(exported_trained)]) == 1
+    assert "nothing to write" in capsys.readouterr().err
+
+
+def test_the_robot_loop_example_runs_on_a_video(scenes, exported_trained):
+    _, video = scenes
+    command = [sys.executable, str(ROOT / "examples" / "robot_loop.py"), str(video)]
+    command += ["--model", str(exported_trained), "--frames", "20"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    fractions = [float(line.split("drivable ")[1].rstrip("%")) for line in lines[:20]]
+    assert len(fractions) == 20 and all(10 < f < 90 for f in fractions)
+    assert lines[-1].startswith("20 frames at")
