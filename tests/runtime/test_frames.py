@@ -1,0 +1,47 @@
+"""Frame sources: stream reconnects with bounded backoff, size changes, undecodable frames."""
+
+import logging
+
+import cv2
+import numpy as np
+
+from fanet.runtime.frames import open_frames
+
+
+class _FlakyStream:
+    """cv2.VideoCapture stand-in for a URL: each connection gives its frames, then drops;
+    the connections after the scripted ones cannot be opened."""
+
+    script = []  # per connection: frame heights, or None for a frame that fails to decode
+
+    def __init__(self, target):
+        self.frames = list(self.script.pop(0)) if self.script else None
+
+    def isOpened(self):
+        return self.frames is not None
+
+    def get(self, prop):
+        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def grab(self):
+        return bool(self.frames)
+
+    def retrieve(self):
+        height = self.frames.pop(0)
+        return (False, None) if height is None else (True, np.zeros((height, 8, 3), np.uint8))
+
+    def release(self):
+        self.frames = None
+
+
+def test_a_dropped_stream_is_reopened_with_backoff(monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    _FlakyStream.script = [[4, 4, None, 4], [6, 6]]  # then the server is gone
+    monkeypatch.setattr(cv2, "VideoCapture", _FlakyStream)
+    source = open_frames("rtsp://camera.local/stream", reconnects=3, backoff_s=0.001)
+    frames = list(source)
+    assert [frame.image.shape[0] for frame in frames] == [4, 4, 4, 6, 6]
+    assert [frame.name for frame in frames][-1] == "frame_000004"  # numbering carries on
+    assert (source.skipped, source.size_changes, source.reconnects) == (1, 1, 4)
+    assert "frame size changed from 4x8 to 6x8" in caplog.text
+    assert "lost after 3 reconnect attempts" in caplog.text
