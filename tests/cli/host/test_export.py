@@ -22,6 +22,12 @@ def _run(*args):
     return result.returncode, result.stdout, result.stderr
 
 
+def _int8_args(calibration, out, *extra):
+    """An INT8 export of random weights at 64x128, calibrated on ``calibration``."""
+    common = ["--random-weights", "--res", "64x128", "--int8", "--calib-data", str(calibration)]
+    return [*common, *extra, "-o", str(out)]
+
+
 def _files(folder):
     return sorted(p.name for p in folder.rglob("*") if p.is_file())
 
@@ -122,16 +128,7 @@ def test_images_smaller_than_the_crop(tmp_path):
     from fanet.calibration.synthetic import write_cityscapes
 
     write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(32, 64))
-    code, _, stderr = _run(
-        "--random-weights",
-        "--res",
-        "64x128",
-        "--int8",
-        "--calib-data",
-        str(tmp_path / "cs"),
-        "-o",
-        str(tmp_path / "out"),
-    )
+    code, _, stderr = _run(*_int8_args(tmp_path / "cs", tmp_path / "out"))
     assert code == 1 and "smaller than the 64x128 crop" in stderr
     assert not list((tmp_path / "out").glob("*.part"))
 
@@ -147,19 +144,6 @@ def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(pipeline, "calibrate_ranges", interrupted)
     out = tmp_path / "out"
-    code = main(
-        [
-            "--random-weights",
-            "--res",
-            "64x128",
-            "--int8",
-            "--calib-data",
-            str(tmp_path / "cs"),
-            "--calib-count",
-            "2",
-            "-o",
-            str(out),
-        ]
-    )
+    code = main(_int8_args(tmp_path / "cs", out, "--calib-count", "2"))
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert list(out.iterdir()) == []  # not even the FP32 graph: the set is one transaction
