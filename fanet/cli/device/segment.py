@@ -43,8 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--onnx", help="exported ONNX (its _fp16/_int8 siblings are used)")
     which.add_argument("--engine", help="a built TensorRT engine")
     which.add_argument("--weights", help="a PyTorch checkpoint (runs on PyTorch)")
-    model.add_argument("--backend", default="auto", choices=("auto",) + tuple(BACKEND_NAMES))
-    model.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    model.add_argument(
+        "--backend", default="auto", choices=BACKEND_NAMES, help="default: the best available"
+    )
+    model.add_argument(
+        "--precision", default="fp32", choices=PRECISIONS, help="graph or engine precision"
+    )
     model.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
     out = parser.add_argument_group("outputs (any combination)")
     out.add_argument("-o", "--output-dir", default=".", help="folder for PNGs (default .)")
@@ -71,11 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model(args: argparse.Namespace) -> str:
     from fanet.core.sidecar import onnx_variants, variant_for
+    from fanet.runtime.registry import choose_backend
 
     if args.engine or args.weights:
         return args.engine or args.weights
     onnx = args.onnx or _newest_export()
-    backend = "onnxruntime" if args.backend == "auto" else args.backend
+    backend = choose_backend(".onnx").name if args.backend == "auto" else args.backend
     variant = "fp32" if backend == "tensorrt" else variant_for(backend, args.precision)
     variants = onnx_variants(onnx)
     if variant not in variants:
@@ -129,8 +134,8 @@ def _main(args: argparse.Namespace) -> int:
 
     source = open_frames(args.source, reconnects=args.reconnects)
     request = _outputs(args, source.fps)
-    options = {} if args.weights else {"precision": args.precision}
-    with Segmenter.from_file(_model(args), args.backend, args.device, **options) as segmenter:
+    model, precision = _model(args), args.precision
+    with Segmenter.from_file(model, args.backend, args.device, precision=precision) as segmenter:
         stats = StreamStats()  # from the first frame read, not from the model's loading
         writers = FrameWriters(request)
         frames = _limited(source, args.limit)
