@@ -79,7 +79,8 @@ def _left_in(temporary: Path) -> list:
 
 
 def _snapshot(folder: Path) -> dict:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+    """Each file's name and content hash."""
+    return {p.name: _sha256(p) for p in folder.iterdir()}
 
 
 def test_concurrent_exports_of_two_models_end_with_one_consistent_set(tmp_path, calibration):
@@ -117,23 +118,21 @@ def test_a_signal_at_any_moment_leaves_the_previous_set_and_no_new_file(tmp_path
     assert _finish(_start(_command(out, 5), temporary))[0] == 0  # the previous set
     fp32_seconds = time.monotonic() - started
     before = _snapshot(out)
-    started = time.monotonic()
-    code, _, stderr = _finish(_start(_command(tmp_path / "timing", 6, calibration), temporary))
-    assert code == 0, stderr
-    duration = time.monotonic() - started
-    # while torch imports, then spread over the export, ending before it could finish
-    moments = [0.3] + [
-        fp32_seconds * 0.4 + k * (duration * 0.85 - fp32_seconds * 0.4) / 8 for k in range(9)
-    ]
+    durations = []
+    for _ in range(2):  # the fastest of two: a warm run, as the interrupted ones are
+        started = time.monotonic()
+        timing = _start(_command(tmp_path / "timing", 6, calibration), temporary)
+        assert _finish(timing)[0] == 0
+        durations.append(time.monotonic() - started)
+    last = min(durations) * 0.75  # before the fastest run could have finished, with room
+    # while torch imports, then spread over the export up to the Q/DQ graphs
+    moments = [0.3] + [fp32_seconds * 0.4 + k * (last - fp32_seconds * 0.4) / 8 for k in range(9)]
     for moment in moments:
         for sent, expected, word in (
             (signal.SIGINT, 130, "interrupted"),
             (signal.SIGTERM, 143, "terminated"),
         ):
-            process = _start(_command(out, 6, calibration), temporary)
-            time.sleep(moment)
-            process.send_signal(sent)
-            code, _, stderr = _finish(process)
+            code, stderr = _interrupted_export(out, calibration, temporary, moment, sent)
             assert (code, stderr.strip().splitlines()[-1:]) == (
                 expected,
                 [f"fanet-export: {word}"],
@@ -144,6 +143,22 @@ def test_a_signal_at_any_moment_leaves_the_previous_set_and_no_new_file(tmp_path
     code, _, stderr = _finish(_start(_command(out, 6, calibration), temporary))
     assert code == 0, stderr
     assert consistent_set(out) == {"fp32", "int8"}
+
+
+def _interrupted_export(out, calibration, temporary, moment, sent):
+    """An INT8 export sent ``sent`` after ``moment`` seconds. On a busy machine a run can
+    end before its moment; then the previous set is written again and the signal is sent
+    earlier, up to three times (a finished run is not what this test is about)."""
+    for _ in range(3):
+        process = _start(_command(out, 6, calibration), temporary)
+        time.sleep(moment)
+        process.send_signal(sent)
+        code, stdout, stderr = _finish(process)
+        if "argmax agreement" not in stdout:  # the results table: the run had finished
+            return code, stderr
+        assert _finish(_start(_command(out, 5), temporary))[0] == 0  # byte for byte
+        moment *= 0.7
+    raise AssertionError(f"every run finished before its signal ({moment:.2f} s)")
 
 
 def test_a_failed_re_export_keeps_the_previous_set(tmp_path, calibration):
