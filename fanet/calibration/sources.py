@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from fanet.calibration.errors import CalibrationError
+from fanet.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, find_files, is_image_name
 
-logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 CITYSCAPES_PATTERN = "_leftImg8bit.png"
 
 
@@ -65,41 +61,6 @@ def _cityscapes_images(root: str, split: str) -> list[str] | None:
     return find_files(split_folder, lambda name: name.endswith(CITYSCAPES_PATTERN))
 
 
-def find_files(root: str, wanted: Callable[[str], bool]) -> list[str]:
-    """The readable files under ``root`` whose names are ``wanted``, sorted. Linked
-    folders are followed once (a link loop is not a loop here); dangling or looping
-    links and unreadable folders are skipped with one warning that counts them."""
-    found: list[str] = []
-    broken: list[object] = []  # paths, or the OSErrors os.walk reports
-    seen: set[tuple[int, int]] = set()
-    for folder, subfolders, names in os.walk(root, followlinks=True, onerror=broken.append):
-        identity = _identity(folder)
-        if identity is None or identity in seen:
-            subfolders[:] = []  # a folder reached again through a link
-            continue
-        seen.add(identity)
-        subfolders.sort()  # the same walk, and so the same paths, on every machine
-        for name in names:
-            path = os.path.join(folder, name)
-            if not wanted(name):
-                continue
-            if os.path.isfile(path) and os.access(path, os.R_OK):
-                found.append(path)
-            else:
-                broken.append(path)
-    if broken:
-        logger.warning("skipped %d broken links or unreadable entries under %s", len(broken), root)
-    return sorted(found)
-
-
-def _identity(folder: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(folder)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
-
-
 def open_source(path: str, split: str = "train") -> ImageSource:
     """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource."""
     if os.path.isfile(path):
@@ -122,7 +83,7 @@ def open_source(path: str, split: str = "train") -> ImageSource:
                 f"no *{CITYSCAPES_PATTERN} images under {path}/leftImg8bit/{split}"
             )
         return ImageSource("cityscapes", tuple(cityscapes))
-    images = find_files(path, lambda name: name.lower().endswith(IMAGE_SUFFIXES))
+    images = find_files(path, is_image_name)
     if not images:
         raise CalibrationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
     return ImageSource("folder", tuple(images))

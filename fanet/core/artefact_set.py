@@ -81,10 +81,6 @@ class ArtefactSet:
         """Where ``path``'s content is now: its temporary if staged, else ``path``."""
         return self._staged.get(os.path.abspath(path), path)
 
-    def staged(self) -> List[str]:
-        """The final paths staged so far, in staging order."""
-        return list(self._staged)
-
     def commit(self, obsolete: Iterable[str] = ()) -> None:
         """Rename every staged file into place, then remove ``obsolete`` files of the
         previous set (ones the new set does not replace and that no longer match it)."""

@@ -4,7 +4,7 @@ The training code upsamples logits this way; OpenCV's resize uses half-pixel cen
 fixed-point weights, which shift labels and flip near-ties.
 """
 
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -27,11 +27,12 @@ class _Resizer:
         self.rows = _axis_weights(maps.shape[1], size[0])
         self.cols = _axis_weights(maps.shape[2], size[1])
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Output rows [start, stop): C x (stop - start) x W."""
+    def block(self, start: int, stop: int, classes: Any = slice(None)) -> np.ndarray:
+        """Output rows [start, stop) of the ``classes`` maps: C' x (stop - start) x W."""
         low, high, weight = (part[start:stop] for part in self.rows)
         weight = weight[:, None]
-        rows = self.maps[:, low] * (1 - weight) + self.maps[:, high] * weight
+        maps = self.maps[classes]
+        rows = maps[:, low] * (1 - weight) + maps[:, high] * weight
         cols_low, cols_high, col_weight = self.cols
         return rows[:, :, cols_low] * (1 - col_weight) + rows[:, :, cols_high] * col_weight
 
@@ -55,22 +56,16 @@ def upsampled_argmax(logits: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """
     if not np.isfinite(logits).all():  # no margins to trust: every class, as before
         return resize_align_corners(logits, size).argmax(0).astype(np.uint8)
-    classes, height, width = logits.shape
-    rows, cols = _axis_weights(height, size[0]), _axis_weights(width, size[1])
-    cols_low, cols_high, col_weight = cols
+    resizer = _Resizer(logits, size)
+    low_rows = resizer.rows[0]
     candidates = _band_candidates(logits)
     labels = np.empty(size, np.uint8)
-    for start, stop in _bands(rows[0]):
-        kept = np.flatnonzero(candidates[:, rows[0][start]])
+    for start, stop in _bands(low_rows):
+        kept = np.flatnonzero(candidates[:, low_rows[start]])
         if len(kept) == 1:  # one class wins everywhere in the band
             labels[start:stop] = kept[0]
-            continue
-        low, high, weight = (part[start:stop] for part in rows)
-        weight = weight[:, None]
-        maps = logits[kept]
-        band = maps[:, low] * (1 - weight) + maps[:, high] * weight
-        values = band[:, :, cols_low] * (1 - col_weight) + band[:, :, cols_high] * col_weight
-        labels[start:stop] = _first_argmax(values, kept)
+        else:
+            labels[start:stop] = _first_argmax(resizer.block(start, stop, kept), kept)
     return labels
 
 

@@ -257,8 +257,8 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     for path in _artefact_paths(stem, config):
         check_replaceable(path, config.force)  # before minutes of work, not after
     with ArtefactSet(stem, config.force) as files:
-        written = _export_all(model, stem, config, common, source, files)
-        files.commit(obsolete=_obsolete(stem, files))
+        written, fp32_sha256 = _export_all(model, stem, config, common, source, files)
+        files.commit(obsolete=_obsolete(stem, fp32_sha256))
     return written
 
 
@@ -268,9 +268,9 @@ def _artefact_paths(stem: str, config: ExportConfig) -> list[str]:
     return graphs + [sidecar_path(g) for g in graphs] + caches
 
 
-def _obsolete(stem: str, files: ArtefactSet) -> list[str]:
-    """Files of the previous set not made from the FP32 graph this export wrote."""
-    fp32 = sha256_file(files.current(stem + ".onnx"))
+def _obsolete(stem: str, fp32: str) -> list[str]:
+    """Files of the previous set not made from the FP32 graph (sha256 ``fp32``) this
+    export wrote."""
     obsolete = []
     for suffix in VARIANT_SUFFIXES.values():
         graph = stem + suffix + ".onnx"
@@ -296,7 +296,8 @@ def _conform(proto: onnx.ModelProto, label: str, targets: tuple[Version, ...]) -
 
 def _export_all(
     model: FANet, stem: str, config: ExportConfig, common: Sidecar, source, files: ArtefactSet
-) -> list[ExportedFile]:
+) -> tuple[list[ExportedFile], str]:
+    """The staged graphs (FP32 first) and the FP32 graph's sha256."""
     fp32_path = stem + ".onnx"
     targets = config.targets()
     checked: list[str] = []
@@ -317,7 +318,8 @@ def _export_all(
     fp32_now = files.current(fp32_path)
     fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_now, config))
     _log_agreement(fp32_path, "PyTorch", fp32.agreement)
-    common = common._replace(details=dict(common.details, fp32_sha256=sha256_file(fp32_now)))
+    fp32_sha256 = sha256_file(fp32_now)
+    common = common._replace(details=dict(common.details, fp32_sha256=fp32_sha256))
     _write_sidecar(fp32, common, {"reference": "pytorch", "tensorrt_checked": checked}, files)
     written = [fp32]
 
@@ -330,7 +332,7 @@ def _export_all(
         written.append(_export_fp16(fp32_path, stem, config, common, verify_batches, files))
     if source is not None and verify_batches is not None:
         written += _export_int8(fp32_path, stem, config, common, source, verify_batches, files)
-    return written
+    return written, fp32_sha256
 
 
 def _random_batches(config: ExportConfig) -> list[np.ndarray]:

@@ -53,17 +53,21 @@ class FrameWriters:
             pngs.append(("_trainIds", labels))
         if request.label_ids:
             pngs.append(("_labelIds", self._label_ids[labels]))
-        if request.color:
-            pngs.append(("_color", colorize(labels)))
-        overlay = blend(image, colorize(labels), request.alpha)
-        if request.overlay:
-            pngs.append(("_overlay", overlay))
+        needs_overlay = request.overlay or bool(request.video) or request.show
+        if request.color or needs_overlay:
+            colours = colorize(labels)
+            if request.color:
+                pngs.append(("_color", colours))
+            if needs_overlay:
+                overlay = blend(image, colours, request.alpha)
+                if request.overlay:
+                    pngs.append(("_overlay", overlay))
+                if request.video:
+                    self._write_video(overlay)
+                if request.show:
+                    self._show(overlay)
         for suffix, picture in pngs:
             _write_png(os.path.join(request.folder, name + suffix + ".png"), picture)
-        if request.video:
-            self._write_video(overlay)
-        if request.show:
-            self._show(overlay)
 
     def _write_video(self, overlay: Any) -> None:
         import cv2
@@ -101,9 +105,9 @@ class FrameWriters:
                 publish(self._video_temporary, self.request.video or "")
             elif os.path.exists(self._video_temporary):
                 os.remove(self._video_temporary)
-        for leftover in (self._video_temporary[: -len(".mp4")],):
-            if leftover and os.path.exists(leftover):
-                os.remove(leftover)  # the empty name temporary_beside reserved
+        reserved = self._video_temporary[: -len(".mp4")]  # the name temporary_beside made
+        if reserved and os.path.exists(reserved):
+            os.remove(reserved)
         if self.request.show:
             import cv2
 

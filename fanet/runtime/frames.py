@@ -15,12 +15,13 @@ from typing import Any, Callable, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
+from fanet.core import media
 from fanet.core.errors import FanetError
+from fanet.core.media import IMAGE_SUFFIXES, find_files, is_image_name
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
+VIDEO_SUFFIXES = media.VIDEO_SUFFIXES + (".mpg", ".mpeg")  # MPEG streams, as cameras record
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -73,7 +74,7 @@ def open_frames(spec: str, reconnects: int = 5, backoff_s: float = 0.5) -> Frame
     if spec.lower().startswith(URL_SCHEMES):
         return _capture_source("stream", spec, spec, reconnects, backoff_s)
     if os.path.isdir(spec):
-        return _image_source(spec, _images_in(spec))
+        return _image_source(spec, find_files(spec, is_image_name))
     if any(character in spec for character in "*?["):
         return _image_source(spec, sorted(p for p in glob.glob(spec) if _is_image(p)))
     if not os.path.exists(spec):
@@ -90,15 +91,7 @@ def open_frames(spec: str, reconnects: int = 5, backoff_s: float = 0.5) -> Frame
 
 
 def _is_image(path: str) -> bool:
-    return path.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path)
-
-
-def _images_in(folder: str) -> List[str]:
-    found = []
-    for parent, folders, names in os.walk(folder):
-        folders.sort()
-        found += [os.path.join(parent, n) for n in sorted(names)]
-    return [path for path in found if _is_image(path)]
+    return is_image_name(path) and os.path.isfile(path)
 
 
 def _image_source(spec: str, paths: List[str]) -> FrameSource:
