@@ -17,8 +17,8 @@ from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 import numpy as np
 
 from fanet.core.labels import blend, colorize
+from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import as_color_image, preprocess
-from fanet.core.resize import upsampled_argmax
 from fanet.core.sidecar import Sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.stream import StreamStats, stream

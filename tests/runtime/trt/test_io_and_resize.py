@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fanet.core.resize import resize_align_corners, upsampled_argmax
+from fanet.core.postprocess import upsampled_argmax
+from fanet.core.resize import resize_align_corners
 from fanet.runtime.trt.io_buffers import nbytes, resolve_shape, within_profile
 
 

@@ -1,13 +1,14 @@
 """Post-processing: the pruned upsampled argmax equals the full one on every pixel."""
 
 import glob
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pytest
 
-from fanet.core.preprocess import preprocess
-from fanet.core.resize import resize_align_corners, upsampled_argmax
+from fanet.core.postprocess import upsampled_argmax
+from fanet.core.resize import resize_align_corners
 
 
 def _full(logits, size):
@@ -38,6 +39,23 @@ def test_smooth_maps_skip_most_classes_and_stay_exact():
         assert np.array_equal(upsampled_argmax(logits, size), _full(logits, size))
 
 
+def test_reused_buffers_carry_nothing_between_sizes_or_threads():
+    """Scratch buffers are per thread and resized per call: each answer stays exact."""
+    rng = np.random.default_rng(5)
+    cases = [
+        (rng.standard_normal((19, 16, 32)).astype(np.float32), (128, 256)),
+        (rng.standard_normal((5, 9, 7)).astype(np.float32), (61, 40)),
+        (rng.standard_normal((19, 16, 32)).astype(np.float32), (31, 300)),
+    ]
+    expected = [_full(logits, size) for logits, size in cases]
+    for _ in range(2):  # bigger, smaller, bigger again in one thread
+        for (logits, size), labels in zip(cases, expected):
+            assert np.array_equal(upsampled_argmax(logits, size), labels)
+    with ThreadPoolExecutor(4) as pool:  # four threads at once, each its own buffers
+        results = list(pool.map(lambda case: upsampled_argmax(*case), cases * 8))
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected * 8))
+
+
 def test_non_finite_logits_fall_back_to_every_class():
     logits = np.random.default_rng(3).standard_normal((4, 5, 6)).astype(np.float32)
     logits[2, 1, 1] = np.nan
@@ -59,15 +77,3 @@ def test_fifty_trained_model_frames_at_three_sizes(trained_checkpoint, tmp_path)
             assert np.array_equal(upsampled_argmax(logits, size), _full(logits, size)), path
             compared += 1
     assert compared == 150
-
-
-def test_preprocessing_tables_give_the_per_pixel_formula():
-    image = np.random.default_rng(4).integers(0, 256, (37, 53, 3)).astype(np.uint8)
-    mean, std = (0.3, 0.5, 0.7), (0.2, 0.25, 0.3)
-    for rgb in (False, True):
-        ordered = image if rgb else image[:, :, ::-1]
-        scale = np.asarray(std, np.float32) * 255.0
-        offset = np.asarray(mean, np.float32) * 255.0
-        expected = ((ordered.astype(np.float32) - offset) / scale).transpose(2, 0, 1)[None]
-        batch = preprocess(image, rgb=rgb, mean=mean, std=std)
-        assert batch.flags["C_CONTIGUOUS"] and np.array_equal(batch, expected)
