@@ -6,7 +6,9 @@ Three figures per iteration, each a different question:
 - ``host``: ``backend.infer`` wall time: copy in + compute + copy out, synchronised.
 - ``pipeline``: uint8 image -> labels at the image's size (preprocess, infer, upsample,
   argmax), as a robot would call ``Segmenter``.
-Warm-up runs for a fixed time first; results holding NaN or Inf are refused.
+Warm-up runs for a fixed time first; results holding NaN or Inf are refused. The metrics
+are measured in turn, one iteration of each per round, so a machine that speeds up or
+slows down during the run moves them all alike and their ratios stay fair.
 """
 
 import logging
@@ -59,34 +61,45 @@ def summarize(times_ms: List[float], wall_s: float) -> Dict[str, float]:
 
 
 class Timing(NamedTuple):
-    """Per-iteration times (ms) of one metric, the wall time, and whether Ctrl-C cut it."""
+    """Per-iteration times (ms) of each metric, the wall time spent in each, and whether
+    Ctrl-C cut the measurement short."""
 
-    times_ms: List[float]
-    wall_s: float
+    times_ms: Dict[str, List[float]]
+    wall_s: Dict[str, float]
     interrupted: bool
 
 
-def _repeat(step: Callable[[], Optional[float]], budget: Budget, label: str) -> Timing:
-    """Run ``step`` (returning its own ms, or None to be wall-timed) within ``budget``."""
-    times: List[float] = []
+def _rounds(steps: Dict[str, Callable[[], Optional[float]]], budget: Budget, label: str) -> Timing:
+    """Run every step (returning its own ms, or None to be wall-timed) once per round,
+    within ``budget``: its seconds and iterations count per step, as if each ran alone."""
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    wall = dict.fromkeys(steps, 0.0)
+    rounds = 0
     started = time.perf_counter()
     try:
         while time.perf_counter() - started < budget.warmup_s:
-            step()
-        started = last_report = time.perf_counter()
-        while not budget.done(len(times), time.perf_counter() - started):
-            before = time.perf_counter()
-            measured = step()
-            elapsed = (time.perf_counter() - before) * 1e3
-            times.append(measured if measured is not None else elapsed)
+            for step in steps.values():
+                step()
+        last_report = time.perf_counter()
+        while not budget.done(rounds, sum(wall.values()) / len(steps)):
+            for name, step in steps.items():
+                before = time.perf_counter()
+                measured = step()
+                elapsed = time.perf_counter() - before
+                wall[name] += elapsed
+                times[name].append(measured if measured is not None else elapsed * 1e3)
+            rounds += 1
             if time.perf_counter() - last_report > PROGRESS_SECONDS:
-                median = float(np.median(times))
-                logger.info("%s: %d iterations, median %.1f ms", label, len(times), median)
+                medians = ", ".join(
+                    "{} {:.1f} ms".format(name, float(np.median(values)))
+                    for name, values in times.items()
+                )
+                logger.info("%s: %d rounds, median %s", label, rounds, medians)
                 last_report = time.perf_counter()
     except KeyboardInterrupt:
-        logger.warning("%s: interrupted after %d iterations", label, len(times))
-        return Timing(times, time.perf_counter() - started, True)
-    return Timing(times, time.perf_counter() - started, False)
+        logger.warning("%s: interrupted after %d rounds", label, rounds)
+        return Timing({name: values[:rounds] for name, values in times.items()}, wall, True)
+    return Timing(times, wall, False)
 
 
 def _check_finite(outputs: Dict[str, np.ndarray], label: str) -> None:
@@ -117,18 +130,17 @@ def measure(
         "host": lambda: _timed(lambda: backend.infer(feed)),
         "pipeline": lambda: _timed(lambda: segmenter(image)),
     }
-    results: Dict[str, Dict[str, float]] = {}
-    for metric in metrics:
-        if metric == "compute" and backend.compute_ms(feed) is None:
-            continue  # CPU: no transfers, so compute is the host-latency measurement
-        timing = _repeat(steps[metric], budget, "{} {}".format(label, metric))
-        if timing.times_ms:
-            results[metric] = summarize(timing.times_ms, timing.wall_s)
-        if timing.interrupted:
-            return results, True
+    if backend.compute_ms(feed) is None:  # CPU: no transfers, so compute is host latency
+        metrics = tuple(metric for metric in metrics if metric != "compute")
+    timing = _rounds({metric: steps[metric] for metric in metrics}, budget, label)
+    results = {
+        metric: summarize(timing.times_ms[metric], timing.wall_s[metric])
+        for metric in metrics
+        if timing.times_ms[metric]
+    }
     if "compute" not in results and "host" in results:
         results["compute"] = dict(results["host"], same_as_host=1.0)
-    return results, False
+    return results, timing.interrupted
 
 
 def _timed(call: Callable[[], Any]) -> float:

@@ -96,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup", type=non_negative_seconds, default=2.0, help="warm-up seconds (default 2)"
     )
     how.add_argument(
-        "--duration", type=positive_seconds, default=5.0, help="seconds per metric (5)"
+        "--duration",
+        type=positive_seconds,
+        default=5.0,
+        help="seconds per metric, the metrics taken in turn (5)",
     )
     how.add_argument(
         "--iterations", type=positive_int, help="iterations per metric (instead of time)"
