@@ -5,8 +5,10 @@ Every PNG is encoded in memory and written atomically; the video is written to a
 temporary name and renamed when it is closed, so an interrupted run leaves whole files.
 """
 
+import contextlib
 import logging
 import os
+import sys
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -17,6 +19,24 @@ from fanet.core.labels import blend, colorize, train_id_to_id
 logger = logging.getLogger(__name__)
 
 WINDOW = "fanet-segment"
+
+
+def open_window() -> None:
+    """Open the ``--show`` window now, or raise ``OutputError`` in one line: before a model
+    loads, and instead of OpenCV's error (headless builds) or abort (no display)."""
+    import cv2
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise OutputError("--show needs a display and neither $DISPLAY nor $WAYLAND_DISPLAY is set")
+    try:
+        cv2.namedWindow(WINDOW)
+    except cv2.error:
+        raise OutputError(
+            "--show cannot open a window: this OpenCV has no GUI support "
+            "(opencv-python-headless?); write --overlay or --video instead"
+        ) from None
 
 
 class OutputRequest(NamedTuple):
@@ -35,6 +55,7 @@ class FrameWriters:
     """Writes what ``request`` asks for; ``close()`` finishes the video and the window."""
 
     def __init__(self, request: OutputRequest) -> None:
+        """``request.show`` expects the window that :func:`open_window` opened."""
         self.request = request
         self.stopped = False  # the window was closed with q or Esc
         self._video: Any = None
@@ -111,7 +132,8 @@ class FrameWriters:
         if self.request.show:
             import cv2
 
-            cv2.destroyWindow(WINDOW)
+            with contextlib.suppress(cv2.error):  # already closed by the window manager
+                cv2.destroyWindow(WINDOW)
 
 
 def _write_png(path: str, picture: np.ndarray) -> None:

@@ -105,7 +105,7 @@ def _newest_export() -> str:
 
 def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
     from fanet.core.files import check_writable_folder
-    from fanet.runtime.frame_writers import OutputRequest
+    from fanet.runtime.frame_writers import OutputRequest, open_window
 
     wanted = [args.labels, args.label_ids, args.color, args.overlay, args.video, args.show]
     if not any(wanted):
@@ -114,6 +114,8 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
         )
     if args.labels or args.label_ids or args.color or args.overlay:
         check_writable_folder(args.output_dir)
+    if args.show:
+        open_window()
     return OutputRequest(
         folder=args.output_dir,
         labels=args.labels,

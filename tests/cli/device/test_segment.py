@@ -1,10 +1,13 @@
 """fanet-segment end to end: images, folders, videos, a camera (a test double), bad sources;
 and the robot-loop example on a generated video."""
 
+import contextlib
+import http.server
 import logging
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -129,6 +132,84 @@ def test_bad_sources_are_one_line(tmp_path, exported_trained, source, message):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"fanet-segment: error: {message}")
+
+
+class _VideoServer(http.server.BaseHTTPRequestHandler):
+    """Serves one file with byte ranges, as web servers do (FFmpeg seeks to an MP4's index)."""
+
+    payload = b""
+
+    def do_GET(self):
+        size = len(self.payload)
+        asked = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start = int(asked.group(1)) if asked else 0
+        stop = int(asked.group(2)) + 1 if asked and asked.group(2) else size
+        self.send_response(206 if asked else 200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(stop - start))
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the reader had enough
+            self.wfile.write(self.payload[start:stop])
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_video_over_http_is_read_once_to_its_end(scenes, exported_trained, tmp_path, caplog):
+    """A real HTTP server, not a double: a finite video's end is not a lost stream."""
+    caplog.set_level(logging.INFO)
+    _, video = scenes
+    _VideoServer.payload = video.read_bytes()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _VideoServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:{}/drive.mp4".format(server.server_address[1])
+    out = tmp_path / "out.mp4"
+    try:
+        assert segment.main([url, "--onnx", str(exported_trained), "--video", str(out)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    assert "60 frames at" in caplog.text and "stream lost" not in caplog.text
+
+
+class _Window:
+    """cv2's window functions, recorded; the viewer presses q on the third frame."""
+
+    def __init__(self, monkeypatch):
+        self.shown, self.destroyed = [], 0
+        monkeypatch.setenv("DISPLAY", ":0")
+        monkeypatch.setattr(cv2, "namedWindow", lambda name: None)
+        monkeypatch.setattr(cv2, "imshow", lambda name, image: self.shown.append(image.shape))
+        monkeypatch.setattr(cv2, "waitKey", lambda delay: ord("q") if len(self.shown) == 3 else -1)
+        monkeypatch.setattr(cv2, "destroyWindow", lambda name: setattr(self, "destroyed", 1))
+
+
+def test_show_displays_overlays_until_q(scenes, exported_trained, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    window = _Window(monkeypatch)
+    _, video = scenes
+    assert segment.main([str(video), "--onnx", str(exported_trained), "--show"]) == 0
+    assert window.shown == [(128, 256, 3)] * 3 and window.destroyed == 1
+    assert re.search(r"\b3 frames at", caplog.text)
+
+
+def test_show_without_a_display_or_gui_is_one_line(scenes, exported_trained, monkeypatch, capsys):
+    paths, _ = scenes
+    args = [str(paths[0]), "--onnx", str(exported_trained), "--show"]
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert segment.main(args) == 1
+    assert "--show needs a display" in capsys.readouterr().err
+    if "NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0]:
+        pytest.skip("this OpenCV has a GUI; the headless case needs opencv-python-headless")
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert segment.main(args) == 1
+    assert "--show cannot open a window" in capsys.readouterr().err
 
 
 def test_nothing_to_write_is_refused(scenes, exported_trained, capsys):
