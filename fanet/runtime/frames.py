@@ -139,15 +139,19 @@ def _capture_source(
         what = "camera {}".format(spec) if kind == "camera" else "stream {}".format(spec)
         raise SourceError("cannot open {}".format(what))
     fps = capture.get(cv2.CAP_PROP_FPS) or None
+    length = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)  # a file over HTTP has one
     opened = [capture]
 
     def frames() -> Iterator[Frame]:
         index, attempts = 0, 0
         while True:
-            for frame in _read_capture(source, target, opened.pop() if opened else None, index):
+            resume = opened.pop() if opened else _reopened(target, index if length else 0)
+            for frame in _read_capture(source, target, resume, index):
                 index += 1
                 attempts = 0
                 yield frame
+            if length and index >= length:
+                return  # a finite video, read to its end: nothing was lost
             if attempts >= reconnects:
                 if reconnects:
                     logger.warning("%s: lost after %d reconnect attempts", spec, attempts)
@@ -161,6 +165,16 @@ def _capture_source(
     source = FrameSource(kind, spec, None, frames)
     source.fps = fps
     return source
+
+
+def _reopened(target: Any, position: int) -> Any:
+    """A new capture of ``target``, moved to frame ``position`` of a finite video."""
+    import cv2
+
+    capture = cv2.VideoCapture(target)
+    if position and capture.isOpened():
+        capture.set(cv2.CAP_PROP_POS_FRAMES, position)
+    return capture
 
 
 def _read_capture(

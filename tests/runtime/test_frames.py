@@ -45,3 +45,27 @@ def test_a_dropped_stream_is_reopened_with_backoff(monkeypatch, caplog):
     assert (source.skipped, source.size_changes, source.reconnects) == (1, 1, 4)
     assert "frame size changed from 4x8 to 6x8" in caplog.text
     assert "lost after 3 reconnect attempts" in caplog.text
+
+
+class _FiniteStream(_FlakyStream):
+    """A 5-frame video over the network: the first connection drops after 3 frames."""
+
+    seeks = []
+
+    def get(self, prop):
+        return 5.0 if prop == cv2.CAP_PROP_FRAME_COUNT else super().get(prop)
+
+    def set(self, prop, value):
+        assert prop == cv2.CAP_PROP_POS_FRAMES
+        self.seeks.append(value)
+        self.frames = self.frames[int(value) :]
+        return True
+
+
+def test_a_finite_stream_resumes_where_it_dropped_and_ends_at_its_length(monkeypatch):
+    _FiniteStream.script = [[4, 4, 4], [4, 4, 4, 8, 8], [9]]  # a third connection: unused
+    monkeypatch.setattr(cv2, "VideoCapture", _FiniteStream)
+    source = open_frames("http://server.local/drive.mp4", reconnects=3, backoff_s=0.001)
+    frames = list(source)
+    assert [frame.image.shape[0] for frame in frames] == [4, 4, 4, 8, 8]
+    assert _FiniteStream.seeks == [3] and source.reconnects == 1
