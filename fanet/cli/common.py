@@ -14,6 +14,7 @@ import threading
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
+from fanet.core.signals import imports_uninterrupted
 
 MAX_SIDE = 8192
 EXIT_ERROR = 1
@@ -132,10 +133,12 @@ def run_command(
     """Build the parser, parse ``argv``, run ``body``; library errors become one line on
     stderr and exit 1, Ctrl-C exits 130 and SIGTERM 143, after the same cleanup (a command
     that stops early on its own, such as the benchmark, reports what it has and returns
-    130). The parser is built inside, so a signal while its imports load is handled too;
-    ``prog`` names the command in those messages."""
+    130). The parser is built inside, so a signal while its imports load is handled too,
+    once the module importing is complete (a native library cut halfway through its
+    initialisation can crash the interpreter at exit); ``prog`` names the command in
+    those messages."""
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), imports_uninterrupted():
             parser = build_parser()
             args = parser.parse_args(argv)
             configure_logging(args.verbose, args.quiet)

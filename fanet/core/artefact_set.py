@@ -11,9 +11,7 @@ leaves temporaries that the next run in that folder removes once they are an hou
 import contextlib
 import logging
 import os
-import signal
-import threading
-from typing import ContextManager, Dict, Iterable, Iterator, List, Optional
+from typing import ContextManager, Dict, Iterable, Optional
 
 from fanet.core.files import (
     check_replaceable,
@@ -24,6 +22,7 @@ from fanet.core.files import (
     write_failure,
 )
 from fanet.core.locks import file_lock
+from fanet.core.signals import signals_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class ArtefactSet:
         obsolete = [p for p in obsolete if os.path.abspath(p) not in self._staged]
         for path in obsolete:
             check_replaceable(path, self.force)
-        with _signals_deferred():
+        with signals_deferred():
             for path, temporary in self._staged.items():
                 publish(temporary, path)
             self._committed = True
@@ -103,27 +102,3 @@ class ArtefactSet:
 
     def _last_path(self) -> str:
         return list(self._staged)[-1] if self._staged else self.stem
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, so a set is renamed whole or not at
-    all; a signal that arrived meanwhile is sent again right after, to the usual handler.
-
-    (Blocking the signals with a mask would not do: with other threads running, the
-    kernel hands them to a thread that does not block them.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread receives Python's signal handlers
-        return
-    held: List[int] = []
-    previous = {
-        number: signal.signal(number, lambda received, frame: held.append(received))
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for received in held:
-            os.kill(os.getpid(), received)
