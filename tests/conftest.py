@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,14 @@ def golden_outputs(arch: str) -> dict[str, np.ndarray]:
     """``input``, ``logits`` and ``logits_f64`` of the released code."""
     with np.load(_require_reference(f"golden_{arch}.npz")) as data:
         return {key: data[key] for key in data.files}
+
+
+def pytest_configure(config):
+    """Ctrl-C behaves as in a terminal even where the suite was started in the background
+    (a shell starts background jobs with SIGINT ignored, and Python then keeps it so, in
+    this process and in every command the tests start)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
