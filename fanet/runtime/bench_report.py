@@ -111,7 +111,8 @@ def method_text(report: BenchReport) -> str:
     )
     where = report.device.get("gpu") or report.device.get("cpu")
     return (
-        "FPS = 1000 / median latency of {}; batch 1; warm-up {:g} s, then {} per cell; on {} "
+        "FPS = 1000 / median latency of {}; batch 1; warm-up {:g} s, then {} per metric, "
+        "the metrics in turn; on {} "
         "({} CPU threads).".format(
             METRIC_TEXT[report.metric],
             budget.warmup_s,
