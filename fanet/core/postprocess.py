@@ -58,14 +58,14 @@ def upsampled_argmax(logits: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
         return resize_align_corners(logits, size).argmax(0).astype(np.uint8)
     rows, cols = _axis(logits.shape[1], size[0]), _axis(logits.shape[2], size[1])
     padded = _edge_padded(logits)
-    kept, best = _cell_classes(padded, rows, cols, ROUNDING_MARGIN * max(-smallest, largest))
+    kept = _cell_classes(padded, rows, cols, ROUNDING_MARGIN * max(-smallest, largest))
+    count = kept.view(np.uint8).sum(0, dtype=np.uint16)  # at least 1: the best lowest corner
     shape = (rows.weight.shape[0], len(rows.low), cols.weight.shape[0], len(cols.low))
     canvas = _scratch("canvas", shape, np.uint8)  # row offset, row cell, column offset, cell
-    canvas[...] = best[None, :, None, :]
-    count = kept.sum(0)
+    canvas[...] = _sole_class(kept)[None, :, None, :]
     cell_row, cell_col = np.nonzero(count > 1)
     if len(cell_row):
-        most_first = np.argsort(-count[cell_row, cell_col], kind="stable")
+        most_first = np.argsort(count.max() - count[cell_row, cell_col], kind="stable")  # radix
         cell_row, cell_col = cell_row[most_first], cell_col[most_first]
         labels = _mixed_cells(padded, kept[:, cell_row, cell_col], cell_row, cell_col, rows, cols)
         canvas[:, cell_row, :, cell_col] = labels.transpose(2, 0, 1)
@@ -74,11 +74,9 @@ def upsampled_argmax(logits: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return by_rows.take(cols.place, 1)
 
 
-def _cell_classes(
-    padded: np.ndarray, rows: _Axis, cols: _Axis, tolerance: float
-) -> Tuple[np.ndarray, np.ndarray]:
+def _cell_classes(padded: np.ndarray, rows: _Axis, cols: _Axis, tolerance: float) -> np.ndarray:
     """classes x cells x cells: may the class win somewhere in the cell, its highest corner
-    not below the best lowest corner less ``tolerance``; cells x cells: that best class."""
+    not below the best lowest corner less ``tolerance``."""
     corners = [_corner(padded, rows.low, cols.low, dy, dx) for dy in (0, 1) for dx in (0, 1)]
     lowest, highest, two = (_scratch(name, corners[0].shape, np.float32) for name in "lht")
     np.minimum(corners[0], corners[1], out=lowest)
@@ -86,8 +84,16 @@ def _cell_classes(
     np.maximum(corners[0], corners[1], out=highest)
     np.maximum(highest, np.maximum(corners[2], corners[3], out=two), out=highest)
     floor = lowest.max(0) - tolerance
-    kept = np.greater_equal(highest, floor, out=_scratch("kept", highest.shape, np.bool_))
-    return kept, lowest.argmax(0)
+    return np.greater_equal(highest, floor, out=_scratch("kept", highest.shape, np.bool_))
+
+
+def _sole_class(kept: np.ndarray) -> np.ndarray:
+    """cells x cells uint8: the class kept, where a cell keeps one (elsewhere, no meaning);
+    the sum of class x kept is 15 times faster than argmax over the class axis."""
+    classes = np.arange(kept.shape[0], dtype=np.uint8)[:, None, None]
+    return np.multiply(kept, classes, out=_scratch("sole", kept.shape, np.uint8)).sum(
+        0, dtype=np.uint8
+    )
 
 
 def _scratch(name: str, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -144,8 +150,10 @@ def _mixed_cells(
     base = (label * height + rows.low[cell_row[cell]]) * width + cols.low[cell_col[cell]]
     flat = padded.reshape(-1)
     corners = [flat[base], flat[base + width], flat[base + 1], flat[base + width + 1]]
-    row_weight, row_inverse = rows.weight[:, cell_row], rows.inverse[:, cell_row]
-    col_weight, col_inverse = cols.weight[:, cell_col], cols.inverse[:, cell_col]
+    # take, not [:, cells]: fancy indexing on axis 1 returns a column-major array, and the
+    # broadcast products below then run three times slower
+    row_weight, row_inverse = rows.weight.take(cell_row, 1), rows.inverse.take(cell_row, 1)
+    col_weight, col_inverse = cols.weight.take(cell_col, 1), cols.inverse.take(cell_col, 1)
     out = _scratch("mixed", (rows.weight.shape[0], cols.weight.shape[0], len(cell_row)), np.uint8)
     buffer_shape = out.shape[:2] + (min(CHUNK_CELLS, len(cell_row)),)
     best, value, term = (_scratch(name, buffer_shape, np.float32) for name in "bvt")
