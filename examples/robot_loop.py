@@ -36,15 +36,18 @@ def main(argv=None) -> int:
     source = open_frames(args.source)
     stats = StreamStats()
     with Segmenter.from_file(args.model) as segmenter:
-        frames = (frame.image for frame in source)
         for count, (_, labels) in enumerate(
-            segmenter.stream(frames, latest_only=source.live, stats=stats), 1
+            segmenter.stream(source, latest_only=source.live, stats=stats), 1
         ):
             mask = drivable_mask(labels)
             print(f"frame {count}: drivable {mask.mean():.1%}")
             if args.frames and count >= args.frames:
                 break
-    print(f"{stats.frames} frames at {stats.fps():.1f} FPS, {stats.dropped} stale dropped")
+    latency = stats.latency_ms()
+    print(
+        f"{stats.frames} frames at {stats.fps():.1f} FPS, {stats.dropped} stale dropped, "
+        f"capture to labels {latency.get('median', 0):.0f} ms (max {latency.get('max', 0):.0f})"
+    )
     return 0
 
 

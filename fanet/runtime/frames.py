@@ -2,9 +2,9 @@
 (Python 3.6 compatible).
 
 ``open_frames(spec)`` resolves the spec once, with one clear ``SourceError`` when it
-cannot be opened, and yields ``Frame(name, image)``. Frames that cannot be decoded are
-skipped and counted; a change of frame size is logged; a network stream that drops is
-reopened with exponential backoff, a bounded number of times.
+cannot be opened, and yields ``Frame(name, image, captured)``, stamped when read. Frames
+that cannot be decoded are skipped and counted; a change of frame size is logged; a
+network stream that drops is reopened with exponential backoff, a bounded number of times.
 """
 
 import glob
@@ -32,6 +32,7 @@ class SourceError(FanetError):
 class Frame(NamedTuple):
     name: str  # file stem, or "frame_000042" for videos and streams
     image: np.ndarray
+    captured: float = 0.0  # time.perf_counter() when the frame was read; 0: not known
 
 
 class FrameSource:
@@ -109,7 +110,8 @@ def _image_source(spec: str, paths: List[str]) -> FrameSource:
                 assert source is not None
                 source.skipped += 1
                 continue
-            yield Frame(os.path.splitext(os.path.basename(path))[0], image)
+            name = os.path.splitext(os.path.basename(path))[0]
+            yield Frame(name, image, time.perf_counter())
 
     source = FrameSource("images", spec, len(paths), frames)
     return source
@@ -197,7 +199,7 @@ def _read_capture(
                     return
                 continue
             failures = 0
-            yield Frame("frame_{:06d}".format(index), image)
+            yield Frame("frame_{:06d}".format(index), image, time.perf_counter())
             index += 1
     finally:
         capture.release()

@@ -8,23 +8,30 @@ Two options for live sources:
   frame however slow the model is.
 - ``pipelined``: a worker thread reads and preprocesses frame t+1 while the model runs on
   frame t (the backends release the GIL while they infer).
+
+``StreamStats.latency_ms()`` reports the time from each frame's capture to its labels: a
+frame's ``captured`` stamp (``time.perf_counter()``, as ``fanet.runtime.frames`` sets it)
+where it has one, else the moment the stream took it from the source.
 """
 
+import collections
 import queue
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from fanet.core.preprocess import as_color_image
 
 STAGES = ("read", "preprocess", "infer", "postprocess")
+LATENCY_WINDOW = 1000  # frames whose capture-to-labels latency the median is taken over
 _END = object()
 
 
 class StreamStats:
-    """What a stream did: frames segmented, frames dropped, seconds per stage."""
+    """What a stream did: frames segmented, frames dropped, seconds per stage, and the
+    latency from capture to labels."""
 
     def __init__(self) -> None:
         self.frames = 0
@@ -32,10 +39,29 @@ class StreamStats:
         self.seconds: Dict[str, float] = {stage: 0.0 for stage in STAGES}
         self.started = time.perf_counter()
         self._lock = threading.Lock()
+        self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._latency_max = 0.0
 
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def add_latency(self, seconds: float) -> None:
+        """One frame's time from capture to labels."""
+        self._latencies.append(seconds)
+        self._latency_max = max(self._latency_max, seconds)
+
+    def latency_ms(self) -> Dict[str, float]:
+        """Capture-to-labels milliseconds: median and p99 of the last ``LATENCY_WINDOW``
+        frames, maximum of all; empty before the first frame."""
+        if not self._latencies:
+            return {}
+        recent = np.asarray(self._latencies) * 1000.0
+        return {
+            "median": float(np.median(recent)),
+            "p99": float(np.percentile(recent, 99)),
+            "max": 1000.0 * self._latency_max,
+        }
 
     def fps(self) -> float:
         """Frames per second of wall time since the stream began."""
@@ -75,32 +101,36 @@ def stream(
     if latest_only:
         source = _newest(source, stats)
 
-    def prepare(frame: Any) -> Tuple[Any, Tuple[int, ...], Dict[str, np.ndarray]]:
+    def prepare(taken: Tuple[Any, float]) -> Tuple[Any, float, Tuple[int, ...], Dict[str, Any]]:
+        frame, captured = taken
         with _Timed(stats, "preprocess"):
             image = as_color_image(getattr(frame, "image", frame))
-            return frame, image.shape[:2], segmenter.inputs(image)
+            return frame, captured, image.shape[:2], segmenter.inputs(image)
 
     prepared = _in_thread(source, prepare) if pipelined else (prepare(f) for f in source)
-    for frame, size, feed in prepared:
+    for frame, captured, size, feed in prepared:
         with _Timed(stats, "infer"):
             outputs = segmenter.infer(feed)
         with _Timed(stats, "postprocess"):
             labels = segmenter.labels(outputs, size)
         stats.frames += 1
+        stats.add_latency(time.perf_counter() - captured)
         yield frame, labels
 
 
-def _timed_reads(frames: Iterator[np.ndarray], stats: StreamStats) -> Iterator[np.ndarray]:
+def _timed_reads(frames: Iterator[Any], stats: StreamStats) -> Iterator[Tuple[Any, float]]:
+    """(frame, capture time): the frame's own stamp, else the moment it was taken."""
     while True:
         began = time.perf_counter()
         frame = next(frames, _END)
         if frame is _END:
             return
-        stats.add("read", time.perf_counter() - began)
-        yield frame  # type: ignore[misc]
+        taken = time.perf_counter()
+        stats.add("read", taken - began)
+        yield frame, getattr(frame, "captured", 0.0) or taken
 
 
-def _newest(frames: Iterator[np.ndarray], stats: StreamStats) -> Iterator[np.ndarray]:
+def _newest(frames: Iterator[Any], stats: StreamStats) -> Iterator[Any]:
     """Frames from a reader thread that keeps only the newest; older ones are dropped."""
     slot: List[Any] = []
     ready = threading.Condition()

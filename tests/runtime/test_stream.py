@@ -1,6 +1,8 @@
 """Segmenter.stream: the same labels as one call per frame, pipelined or not; the newest
-frame only for live sources; threads sharing one Segmenter; flat memory over 10,000 frames."""
+frame only for live sources, whose latency stays bounded; threads sharing one Segmenter;
+flat memory over 10,000 frames."""
 
+import queue
 import resource
 import threading
 import time
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from fanet.runtime import Segmenter
+from fanet.runtime.frames import Frame
 from fanet.runtime.stream import StreamStats
 
 
@@ -54,6 +57,68 @@ def test_latest_only_segments_the_newest_frame_and_counts_the_dropped(small_mode
         time.sleep(0.02)
     assert seen == sorted(seen) and seen[-1] == 199  # in order, and the last one is seen
     assert stats.dropped > 100 and stats.frames + stats.dropped == 200
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    """A dynamic export on one ONNX Runtime thread: about 130 ms per 384x768 frame here."""
+    from fanet.export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("dynamic")
+    run_export(ExportConfig(random_weights=True, size=None, output_dir=str(out)))
+    path = str(out / "fanet18_dynamic.onnx")
+    with Segmenter.from_file(path, backend="onnxruntime", threads=1) as seg:
+        yield seg
+
+
+class _Camera:
+    """A 30 FPS camera: a driver thread stamps a frame every 1/30 s into an unbounded
+    buffer, whatever the reader does; iterating takes frames from that buffer."""
+
+    def __init__(self, seconds, size=(384, 768)):
+        self.count = int(seconds * 30)
+        self.image = np.random.default_rng(4).integers(0, 256, size + (3,), dtype=np.uint8)
+
+    def __iter__(self):
+        buffer = queue.Queue()
+
+        def drive():
+            start = time.perf_counter()
+            for index in range(self.count):
+                time.sleep(max(0.0, start + index / 30 - time.perf_counter()))
+                buffer.put(Frame(f"frame_{index:06d}", self.image, time.perf_counter()))
+            buffer.put(None)
+
+        threading.Thread(target=drive, daemon=True).start()
+        while (frame := buffer.get()) is not None:
+            yield frame
+
+
+def test_latest_only_keeps_capture_to_labels_below_two_model_latencies(slow_model):
+    image = _Camera(0).image
+    slow_model(image)
+    model_ms = float(np.median([_timed_ms(lambda: slow_model(image)) for _ in range(5)]))
+    assert model_ms > 1000 / 30  # the camera is faster than the model
+
+    live = StreamStats()
+    for _ in slow_model.stream(_Camera(2.0), latest_only=True, stats=live):
+        pass
+    latency = live.latency_ms()
+    print(f"model {model_ms:.1f} ms; live capture to labels {latency}, {live.dropped} dropped")
+    assert live.dropped > 0 and live.frames + live.dropped == 60
+    assert latency["max"] < 2 * model_ms
+
+    behind = StreamStats()  # every frame, in order: the buffer, and the latency, grow
+    for _ in slow_model.stream(_Camera(0.5), stats=behind):
+        pass
+    print(f"every frame: capture to labels {behind.latency_ms()}")
+    assert behind.frames == 15 and behind.latency_ms()["max"] > 4 * model_ms
+
+
+def _timed_ms(call):
+    began = time.perf_counter()
+    call()
+    return (time.perf_counter() - began) * 1e3
 
 
 def test_a_failing_source_raises_in_the_consumer(small_model):

@@ -193,7 +193,7 @@ class _progress:
         now = time.perf_counter()
         if now - self.last_report >= REPORT_EVERY_S:
             self.last_report = now
-            logger.info("%.1f FPS  %s", stats.fps(), _stages(stats))
+            logger.info("%.1f FPS  %s  latency %s", stats.fps(), _stages(stats), _latency(stats))
 
     def __exit__(self, *exc_info: object) -> None:
         if self.bar is not None:
@@ -204,13 +204,22 @@ def _stages(stats: Any) -> str:
     return "  ".join("{} {:.1f} ms".format(stage, ms) for stage, ms in stats.milliseconds().items())
 
 
+def _latency(stats: Any) -> str:
+    """Capture-to-labels milliseconds, as ``StreamStats.latency_ms`` reports them."""
+    latency = stats.latency_ms()
+    if not latency:
+        return "-"
+    return "{median:.0f} ms (p99 {p99:.0f}, max {max:.0f})".format(**latency)
+
+
 def _summary(source: Any, stats: Any) -> None:
     logger.info(
-        "%d frames at %.1f FPS (%s); %d unreadable skipped, %d dropped as stale, "
-        "%d size changes, %d reconnects",
+        "%d frames at %.1f FPS (%s); capture to labels %s; %d unreadable skipped, "
+        "%d dropped as stale, %d size changes, %d reconnects",
         stats.frames,
         stats.fps(),
         _stages(stats),
+        _latency(stats),
         source.skipped,
         stats.dropped,
         source.size_changes,

@@ -114,6 +114,7 @@ def test_a_camera_index_is_a_live_source(monkeypatch, exported_trained, tmp_path
     done = re.search(r"(\d+) frames at .* (\d+) dropped as stale", caplog.text)
     assert out.is_file() and int(done.group(1)) >= 1
     assert int(done.group(1)) + int(done.group(2)) == 5  # the stale ones were dropped
+    assert re.search(r"capture to labels \d+ ms \(p99 \d+, max \d+\)", caplog.text)
 
 
 @pytest.mark.parametrize(
