@@ -213,7 +213,7 @@ def build_engine(
         workspace_mib=options.workspace_mib,
         dla_core=options.dla_core,
         fanet_version=__version__,
-        sidecar=sidecar,
+        sidecar=sidecar.to_json(),  # a JSON object (a NamedTuple would be written as a list)
     )
     with ArtefactSet(engine_path, options.force) as files:  # engine and record together
         with open(files.stage(engine_path), "wb") as stream:
