@@ -108,6 +108,18 @@ def exported_trained(trained_checkpoint, tmp_path_factory) -> Path:
     return out / "fanet18_128x256.onnx"
 
 
+@pytest.fixture(scope="session")
+def temporal_export(tmp_path_factory) -> Path:
+    """A 2-frame temporal FP32 ONNX (random weights, 64x128, sum over the frames)."""
+    from fanet.export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("temporal")
+    config = ExportConfig(
+        random_weights=True, size=(64, 128), temporal=2, temporal_reduce="sum", output_dir=str(out)
+    )
+    return Path(run_export(config)[0].path)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip tensorrt/gpu tests, with the reason, where the machine lacks them."""
     from fanet.runtime.trt.versions import installed_tensorrt_version

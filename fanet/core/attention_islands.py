@@ -7,10 +7,13 @@ overflows once |x| > 256), the division, both MatMuls, the reshapes between them
 ``latlayer3``'s convolution, which reads q (k^T v).
 
 An island starts at every MatMul whose two inputs are computed (not weights). From there
-it follows data inputs back through normalisation and layout ops until a projection's
-output (a Conv or its activation), and the output forward through layout ops to the
-first Conv, which it includes. Works on ``onnx.NodeProto`` and on
-``fanet.core.onnx_graph.Node`` alike (Python 3.6 compatible).
+it follows data inputs back through normalisation, layout and summing ops until a
+projection's output (a Conv or its activation), and the output forward through layout ops
+to the first Conv, which it includes. A temporal graph's state (the contexts of earlier
+frames, summed into each attention: paper Sec. III-D) joins the islands: every node the
+state inputs reach before a MatMul or Conv. State inputs are the graph inputs that no Conv
+reads (the image is read by the first Conv, directly or through Casts and Q/DQ). Works on
+``onnx.NodeProto`` and on ``fanet.core.onnx_graph.Node`` alike (Python 3.6 compatible).
 """
 
 from typing import Any, Dict, Iterable, List, Set
@@ -38,8 +41,11 @@ _BACKWARD = {
     "ReduceL2": (0,),
     "ReduceSumSquare": (0,),
     "ReduceSum": (0,),
+    "Add": (0, 1),  # a temporal context: this frame's k^T v plus the earlier frames'
 }
 _FORWARD_LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"}
+# What may stand between the image input and the first Conv.
+_TO_CONV = ("Cast", "QuantizeLinear", "DequantizeLinear")
 # The ops whose FP16 inputs would overflow: none of them may read FP16 in a FANet graph.
 OVERFLOW_PRONE_OPS = ("ReduceL2", "ReduceSumSquare", "Sqrt", "Div", "MatMul")
 
@@ -73,7 +79,39 @@ def attention_islands(nodes: Iterable[Any], constants: Iterable[str]) -> List[st
     for seed in seeds:
         island |= _walk_back(seed, producer, fixed)
         _walk_forward(seed, readers, island)
+    island |= _state_nodes(_state_inputs(nodes, producer, readers, fixed), readers)
     return [node.name for node in nodes if node.name in island]
+
+
+def _state_inputs(
+    nodes: List[Any], producer: Dict[str, Any], readers: Dict[str, List[Any]], fixed: Set[str]
+) -> List[str]:
+    """Graph inputs (read, never produced, not constant) that no Conv reads, directly or
+    through Casts and Q/DQ pairs: the state of a temporal graph."""
+    inputs = {name for node in nodes for name in node.input if name} - set(producer) - fixed
+
+    def read_by_conv(name: str) -> bool:
+        return any(
+            reader.op_type == "Conv"
+            or (reader.op_type in _TO_CONV and read_by_conv(reader.output[0]))
+            for reader in readers.get(name, [])
+        )
+
+    return sorted(name for name in inputs if not read_by_conv(name))
+
+
+def _state_nodes(state_inputs: List[str], readers: Dict[str, List[Any]]) -> Set[str]:
+    """Every node the state inputs reach before a MatMul or Conv (those are islands'
+    seeds and ends already)."""
+    reached: Set[str] = set()
+    pending = list(state_inputs)
+    while pending:
+        for reader in readers.get(pending.pop(), []):
+            if reader.name in reached or reader.op_type in ("MatMul", "Conv"):
+                continue
+            reached.add(reader.name)
+            pending.extend(reader.output)
+    return reached
 
 
 def _walk_back(seed: Any, producer: Dict[str, Any], fixed: Set[str]) -> Set[str]:

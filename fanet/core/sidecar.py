@@ -28,6 +28,20 @@ class MetadataError(FanetError):
     """A sidecar file is unreadable or inconsistent."""
 
 
+class StateTensor(NamedTuple):
+    """A tensor a temporal graph carries from frame to frame: the graph reads it as
+    ``input``, writes its next value as ``output``; it starts at ``initial`` everywhere."""
+
+    input: str
+    output: str
+    shape: Tuple[int, ...]
+    dtype: str = "float32"
+    initial: float = 0.0
+
+    def to_json(self) -> Dict[str, Any]:
+        return dict(self._asdict(), shape=list(self.shape))
+
+
 class Sidecar(NamedTuple):
     """What a graph needs to be fed and read; ``details`` holds the export's provenance
     (agreement, calibration, checked TensorRT versions, hashes) as written."""
@@ -46,6 +60,9 @@ class Sidecar(NamedTuple):
     opset: Optional[int] = None
     fanet_version: Optional[str] = None
     format: int = SIDECAR_FORMAT
+    temporal: int = 1  # frames the attention spans (paper Sec. III-D); 1: single-frame
+    temporal_reduce: Optional[str] = None  # "mean" or "sum" over the window
+    state: Tuple[StateTensor, ...] = ()  # what a temporal graph carries between frames
     details: Dict[str, Any] = {}
 
     @property
@@ -57,6 +74,8 @@ class Sidecar(NamedTuple):
         record = dict(self.details)
         for name in ESSENTIAL_FIELDS:
             value = getattr(self, name)
+            if name == "state":
+                value = [tensor.to_json() for tensor in value]
             record[name] = list(value) if isinstance(value, tuple) else value
         record["output_name"] = self.output_tensor
         return record
@@ -69,6 +88,12 @@ class Sidecar(NamedTuple):
             if name in record and record[name] is not None:
                 fields[name] = _checked(name, record[name], origin)
         details = {k: v for k, v in record.items() if k not in ESSENTIAL_FIELDS}
+        if fields.get("temporal", 1) > 1 and not fields.get("state"):
+            raise MetadataError(
+                "{}: temporal is {} but no state tensors are listed".format(
+                    origin, fields["temporal"]
+                )
+            )
         return cls(details=details, **fields)
 
     def props(self) -> Dict[str, str]:
@@ -102,11 +127,18 @@ _TYPES = {
     "opset": int,
     "fanet_version": str,
     "format": int,
+    "temporal": int,
+    "temporal_reduce": str,
 }
+STATE_DTYPES = ("float32",)
 
 
 def _checked(name: str, value: Any, origin: str) -> Any:
     """``value`` of field ``name`` in its record type, or ``MetadataError``."""
+    if name == "state":
+        if not isinstance(value, list):
+            raise MetadataError("{}: state must be a list, got {!r}".format(origin, value))
+        return tuple(_state_tensor(entry, origin) for entry in value)
     if name in ("mean", "std"):
         if not (
             isinstance(value, list)
@@ -138,9 +170,36 @@ def _checked(name: str, value: Any, origin: str) -> Any:
         raise MetadataError(
             "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
         )
-    if name == "num_classes" and value < 1:
-        raise MetadataError("{}: num_classes must be at least 1, got {}".format(origin, value))
+    if name in ("num_classes", "temporal") and value < 1:
+        raise MetadataError("{}: {} must be at least 1, got {}".format(origin, name, value))
+    if name == "temporal_reduce" and value not in ("mean", "sum"):
+        raise MetadataError(
+            "{}: temporal_reduce must be mean or sum, got {!r}".format(origin, value)
+        )
     return value
+
+
+def _state_tensor(entry: Any, origin: str) -> StateTensor:
+    """One ``state`` entry, validated: names, a shape of positive sizes, float32, finite."""
+    bad = "{}: a state entry must have input, output, shape, dtype, initial; got {!r}"
+    if not isinstance(entry, dict) or not {"input", "output", "shape"} <= set(entry):
+        raise MetadataError(bad.format(origin, entry))
+    shape, initial = entry["shape"], entry.get("initial", 0.0)
+    well_formed = (
+        isinstance(entry["input"], str)
+        and isinstance(entry["output"], str)
+        and isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        and entry.get("dtype", "float32") in STATE_DTYPES
+        and isinstance(initial, (int, float))
+        and not isinstance(initial, bool)
+        and math.isfinite(initial)
+    )
+    if not well_formed:
+        raise MetadataError(bad.format(origin, entry))
+    return StateTensor(
+        entry["input"], entry["output"], tuple(shape), entry.get("dtype", "float32"), initial
+    )
 
 
 # The graphs one export writes, by variant. Each sidecar's ``consumer`` says who reads it:

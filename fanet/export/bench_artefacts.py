@@ -37,15 +37,17 @@ def bench_onnx(
     precision: str,
     work_dir: str,
     calib_data: str | None = None,
+    temporal: int = 1,
 ) -> str:
-    """The ``precision`` ONNX of ``weights`` at ``size``, exported into ``work_dir`` once.
+    """The ``precision`` ONNX of ``weights`` at ``size`` (attending to ``temporal``
+    frames), exported into ``work_dir`` once.
 
     An export is reused while its sidecar names this version of fanet; an older one is
     exported again, since the graph fanet writes may have changed. Concurrent benchmarks
     sharing ``work_dir`` take turns: the second reuses what the first exported.
     """
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
-    name = f"{tag}_{size[0]}x{size[1]}"
+    name = f"{tag}_{size[0]}x{size[1]}" + (f"_t{temporal}" if temporal > 1 else "")
     variant = variant_for("onnxruntime", precision)
     path = os.path.join(work_dir, name + VARIANT_SUFFIXES[variant] + ".onnx")
     with stem_lock(os.path.join(work_dir, name)):  # the lock run_export takes too
@@ -54,11 +56,11 @@ def bench_onnx(
             return path
         if precision == "int8" and calib_data is None:
             calib_data = _synthetic_calibration(work_dir, size)
-        _export(weights, arch, size, precision, work_dir, calib_data, name)
+        _export(weights, arch, size, precision, work_dir, calib_data, name, temporal)
     return path
 
 
-def _export(weights, arch, size, precision, work_dir, calib_data, name) -> None:
+def _export(weights, arch, size, precision, work_dir, calib_data, name, temporal) -> None:
     run_export(
         ExportConfig(
             weights=weights,
@@ -71,6 +73,7 @@ def _export(weights, arch, size, precision, work_dir, calib_data, name) -> None:
             calib_count=BENCH_CALIBRATION_CROPS,
             output_dir=work_dir,
             name=name,
+            temporal=temporal,
         )
     )
 

@@ -17,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from fanet.core.attention_islands import IslandError, attention_islands
+from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 from fanet.export.onnx_export import replace_nodes_by_initializers
 
@@ -65,7 +66,8 @@ def convert_to_fp16(
 ) -> onnx.ModelProto:
     """A copy of ``model`` with float tensors in FP16 except in ``keep_fp32`` nodes.
 
-    Graph inputs and outputs stay FP32 unless ``fp16_io``.
+    The image input and the first output stay FP32 unless ``fp16_io``; any other input or
+    output (a temporal graph's state, a sum over frames) stays FP32.
     """
     converted = onnx.ModelProto()
     converted.CopyFrom(model)
@@ -73,12 +75,16 @@ def convert_to_fp16(
     _constants_to_initializers(graph)
     float_names = _float_tensor_names(converted)
     initializers = {t.name: t for t in graph.initializer}
-    io_type = TensorProto.FLOAT16 if fp16_io else TensorProto.FLOAT
-    dtype = {name: TensorProto.FLOAT for name in float_names}
+    fp16_io_names = {INPUT_NAME, graph.output[0].name} if fp16_io else set()
+
+    def io_type(name: str) -> int:
+        return TensorProto.FLOAT16 if name in fp16_io_names else TensorProto.FLOAT
+
+    dtype: dict[str, int] = {name: TensorProto.FLOAT for name in float_names}
     for graph_input in graph.input:
         if graph_input.name in float_names:
-            graph_input.type.tensor_type.elem_type = io_type
-            dtype[graph_input.name] = io_type
+            graph_input.type.tensor_type.elem_type = io_type(graph_input.name)
+            dtype[graph_input.name] = io_type(graph_input.name)
     casts: dict[tuple[str, int], str] = {}
     nodes: list[onnx.NodeProto] = []
 
@@ -114,13 +120,15 @@ def convert_to_fp16(
         nodes.append(node)
     for graph_output in graph.output:
         name = graph_output.name
-        if name in float_names and dtype[name] != io_type:
+        output_type = io_type(name)
+        if name in float_names and dtype[name] != output_type:
             raw = f"{name}_raw"
             for node in nodes:
                 node.output[:] = [raw if out == name else out for out in node.output]
-            nodes.append(helper.make_node("Cast", [raw], [name], to=io_type, name=f"{name}/Cast"))
+            cast = helper.make_node("Cast", [raw], [name], to=output_type, name=f"{name}/Cast")
+            nodes.append(cast)
         if name in float_names:
-            graph_output.type.tensor_type.elem_type = io_type
+            graph_output.type.tensor_type.elem_type = output_type
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]

@@ -42,21 +42,25 @@ def _method(name: str):
     }[name]
 
 
-class _Batches:
-    """ONNX Runtime CalibrationDataReader over preprocessed crops."""
+class _Feeds:
+    """ONNX Runtime CalibrationDataReader over the graph's inputs: a preprocessed crop, or
+    a dict holding it and the rest of the graph's inputs (a temporal graph's state)."""
 
-    def __init__(self, batches: Iterable[np.ndarray]) -> None:
-        self._batches = iter(batches)
+    def __init__(self, feeds: Iterable[np.ndarray | dict[str, np.ndarray]]) -> None:
+        self._feeds = iter(feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        return None if batch is None else {INPUT_NAME: batch}
+        feed = next(self._feeds, None)
+        if feed is None or isinstance(feed, dict):
+            return feed
+        return {INPUT_NAME: feed}
 
 
 def calibrate_ranges(
-    fp32_path: str, batches: Iterable[np.ndarray], method: str = "minmax"
+    fp32_path: str, feeds: Iterable[np.ndarray | dict[str, np.ndarray]], method: str = "minmax"
 ) -> Ranges:
-    """Activation ranges of every float tensor of ``fp32_path`` over ``batches``."""
+    """Activation ranges of every float tensor of ``fp32_path`` over ``feeds`` (crops, or
+    dicts of every input)."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
     if method not in CALIBRATION_METHODS:
@@ -72,7 +76,7 @@ def calibrate_ranges(
             calibrate_method=_method(method),
             extra_options={"symmetric": True},
         )
-        calibrator.collect_data(_Batches(batches))
+        calibrator.collect_data(_Feeds(feeds))
         computed = calibrator.compute_data()
     ranges = {}
     for name, data in computed.data.items():

@@ -6,7 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 from fanet.model import fuse_bn
 from fanet.model.fanet import FANet
+from fanet.model.temporal import TemporalFANet
 
 if TYPE_CHECKING:
     import onnx
@@ -30,25 +31,47 @@ DYNAMIC_EXAMPLE_SIZE = (256, 512)
 
 
 class DeployableFANet(nn.Module):
-    """A BN-folded FANet with the requested output: 1/8 logits or int32 labels."""
+    """A BN-folded FANet with the requested output: 1/8 logits or int32 labels.
 
-    def __init__(self, model: FANet, output: str = "logits", full_res: bool = False) -> None:
+    With a ``window`` of t > 1 frames it is temporal (``fanet.model.temporal``):
+    ``forward(x, *state)`` returns ``(output, *next_state)``.
+    """
+
+    def __init__(
+        self,
+        model: FANet,
+        output: str = "logits",
+        full_res: bool = False,
+        window: int = 1,
+        reduce: str = "mean",
+    ) -> None:
         super().__init__()
         if output not in OUTPUT_KINDS:
             raise ExportError(f"unknown output {output!r}; choose one of: logits, labels")
         if full_res and output != "labels":
             raise ExportError("full-resolution output needs --output labels")
-        self.net = fuse_bn(model)
+        self.net = TemporalFANet(fuse_bn(model), window, reduce)
         self.output = output
         self.full_res = full_res
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(x)
+    def state_names(self) -> list[tuple[str, str]]:
+        """(input, output) names of the state tensors, in I/O order (none for one frame)."""
+        return self.net.state_names()
+
+    def initial_state(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.net.initial_state(x)
+
+    def forward(self, x: torch.Tensor, *state: torch.Tensor) -> Any:
+        logits, *following = self.net(x, *state)
         if self.output == "logits":
-            return logits
-        if self.full_res:
-            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=True)
-        return torch.argmax(logits, dim=1).to(torch.int32)
+            result = logits
+        else:
+            if self.full_res:
+                logits = F.interpolate(
+                    logits, size=x.shape[-2:], mode="bilinear", align_corners=True
+                )
+            result = torch.argmax(logits, dim=1).to(torch.int32)
+        return (result, *following) if following else result
 
 
 def export_onnx(
@@ -59,21 +82,29 @@ def export_onnx(
     output: str = "logits",
     full_res: bool = False,
     prepare: Callable[[onnx.ModelProto], None] | None = None,
+    window: int = 1,
+    reduce: str = "mean",
 ) -> None:
     """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic.
 
     The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
-    ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). The file is checked
-    with ``onnx.checker`` and handed to ``prepare`` (further checks, metadata) before it
+    ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). A ``window`` of
+    t > 1 frames adds the temporal state: inputs ``state_<module>`` (and ``state_valid``
+    for ``mean``) and outputs ``state_<module>_out``, FP32. The file is checked with
+    ``onnx.checker`` and handed to ``prepare`` (further checks, metadata) before it
     replaces anything at ``path``.
     """
     import onnx  # noqa: F811  (lazy: importing this module does not need onnx)
 
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; choose 13..20 (13 for TensorRT 8.2)")
-    deployable = DeployableFANet(model, output, full_res).eval()
+    deployable = DeployableFANet(model, output, full_res, window, reduce).eval()
     height, width = size or DYNAMIC_EXAMPLE_SIZE
     example = torch.zeros(1, 3, height, width)
+    examples = (example, *deployable.initial_state(example))
+    names = deployable.state_names()
+    input_names = [INPUT_NAME, *(state_in for state_in, _ in names)]
+    output_names = [output, *(state_out for _, state_out in names)]
     dynamic_axes = None
     if size is None:
         dynamic_axes = {INPUT_NAME: {2: "height", 3: "width"}}
@@ -82,7 +113,9 @@ def export_onnx(
             dynamic_axes[output] = {1: "out_height", 2: "out_width"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        proto = _export_to_proto(deployable, example, opset, output, dynamic_axes)
+        proto = _export_to_proto(
+            deployable, examples, opset, input_names, output_names, dynamic_axes
+        )
     _inline_shared_initializers(proto.graph)
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -99,7 +132,7 @@ def export_onnx(
     )
 
 
-def _export_to_proto(module, example, opset, output, dynamic_axes):
+def _export_to_proto(module, examples, opset, input_names, output_names, dynamic_axes):
     import io
 
     import onnx
@@ -107,12 +140,12 @@ def _export_to_proto(module, example, opset, output, dynamic_axes):
     buffer = io.BytesIO()
     torch.onnx.export(
         module,
-        (example,),
+        examples,
         buffer,  # type: ignore[arg-type]  # the TorchScript exporter accepts file objects
         dynamo=False,
         opset_version=opset,
-        input_names=[INPUT_NAME],
-        output_names=[output],
+        input_names=input_names,
+        output_names=output_names,
         dynamic_axes=dynamic_axes,
         do_constant_folding=True,
     )

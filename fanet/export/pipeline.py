@@ -36,7 +36,6 @@ from fanet.core.sidecar import (
     CONSUMERS,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    INPUT_NAME,
     VARIANT_SUFFIXES,
     Sidecar,
     read_json_or_none,
@@ -53,9 +52,11 @@ from fanet.export.onnx_export import (
     save_model,
     set_metadata,
 )
+from fanet.export.onnx_runs import carried_feeds, run_frames
 from fanet.export.qdq_tensorrt import fp16_typed, quantize_for_tensorrt
 from fanet.model import model_from_checkpoint, random_model
 from fanet.model.fanet import FANet
+from fanet.model.temporal import TemporalFANet, check_window
 from fanet.runtime.trt.conformance import require_conformance, version_text
 from fanet.runtime.trt.rules import Version, generation, serves, versions_for_opset
 from fanet.runtime.trt.versions import WEAK_TYPING_DEPRECATED
@@ -64,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 FP32_TOLERANCE = 1e-3  # max relative logit error of ONNX vs PyTorch before export fails
 VERIFY_CROPS = 8
+VERIFY_FRAMES = 3  # frames in turn per verification size of a temporal graph
 
 
 @dataclass
@@ -91,6 +93,8 @@ class ExportConfig:
     name: str | None = None
     target_trt: tuple[Version, ...] = ()  # empty: every known version the opset serves
     force: bool = False  # replace read-only files
+    temporal: int = 1  # frames each attention spans (paper Sec. III-D); 1: single-frame
+    temporal_reduce: str = "mean"  # "mean" (single-frame weights) or "sum" (Eq. 6)
 
     def targets(self) -> tuple[Version, ...]:
         """The TensorRT versions every graph must conform to."""
@@ -131,6 +135,7 @@ def _validate(config: ExportConfig) -> None:
         raise ConfigError(f"--name must be a file stem without folders, got {config.name!r}")
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
+    check_window(config.temporal, config.temporal_reduce)
     for version in config.target_trt:
         if version < (8, 2):
             raise ConfigError(f"--target-trt {version_text(version)}: fanet supports 8.2 and newer")
@@ -152,18 +157,8 @@ def _stem(config: ExportConfig, model: FANet) -> str:
     if config.name:
         return config.name
     size = "dynamic" if config.size is None else f"{config.size[0]}x{config.size[1]}"
-    return f"{model.arch}_{size}" + ("_labels" if config.output == "labels" else "")
-
-
-def _run_onnx(path: str, batch: np.ndarray) -> np.ndarray:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # FP16 graphs: ORT warns of CPU kernels it lacks
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed_type = session.get_inputs()[0].type
-    feed = batch.astype(np.float16) if "float16" in feed_type else batch
-    return session.run(None, {INPUT_NAME: feed})[0]
+    temporal = f"_t{config.temporal}" if config.temporal > 1 else ""
+    return f"{model.arch}_{size}{temporal}" + ("_labels" if config.output == "labels" else "")
 
 
 def _compare(reference: np.ndarray, candidate: np.ndarray, num_classes: int) -> dict[str, float]:
@@ -187,28 +182,44 @@ def _pooled(results: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _agreement_with(
-    reference_path: str, candidate_path: str, batches: list[np.ndarray], num_classes: int
+    reference_path: str, candidate_path: str, batches: list[np.ndarray], common: Sidecar
 ) -> dict[str, float]:
+    """Agreement of two graphs over ``batches`` taken in turn (a temporal graph's state
+    carried in each), output by output."""
+    output = common.output_tensor
+    references = run_frames(reference_path, batches, common.state)
+    candidates = run_frames(candidate_path, batches, common.state)
     return _pooled(
         [
-            _compare(_run_onnx(reference_path, b), _run_onnx(candidate_path, b), num_classes)
-            for b in batches
+            _compare(reference[output], candidate[output], common.num_classes)
+            for reference, candidate in zip(references, candidates)
         ]
     )
 
 
-def _verify_fp32(model: FANet, path: str, config: ExportConfig) -> dict[str, float]:
+def _verify_fp32(model: FANet, path: str, config: ExportConfig, common: Sidecar) -> dict:
+    """Agreement of the ONNX graph with PyTorch on random inputs: a temporal graph on
+    ``VERIFY_FRAMES`` frames in turn per size, its state carried in both."""
     from fanet.export.onnx_export import DeployableFANet
 
     sizes = [config.size] if config.size else [DYNAMIC_EXAMPLE_SIZE, (200, 328)]
-    reference_model = DeployableFANet(model, config.output, config.full_res).eval()
+    reference_model = DeployableFANet(
+        model, config.output, config.full_res, config.temporal, config.temporal_reduce
+    ).eval()
+    frames = VERIFY_FRAMES if config.temporal > 1 else 1
     rng = np.random.default_rng(config.seed)
     results = []
     for height, width in sizes:
-        batch = rng.standard_normal((1, 3, height, width)).astype(np.float32)
-        with torch.no_grad():
-            reference = reference_model(torch.from_numpy(batch)).numpy()
-        results.append(_compare(reference, _run_onnx(path, batch), model.num_classes))
+        batches = [
+            rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(frames)
+        ]
+        candidates = run_frames(path, batches, common.state)
+        x = torch.from_numpy(batches[0])
+        state = reference_model.initial_state(x)
+        for batch, candidate in zip(batches, candidates):
+            with torch.no_grad():
+                reference, *state = _as_tuple(reference_model(torch.from_numpy(batch), *state))
+            results.append(_compare(reference.numpy(), candidate[config.output], model.num_classes))
     agreement = _pooled(results)
     if agreement.get("max_rel", 0.0) > FP32_TOLERANCE:
         raise ExportError(
@@ -216,6 +227,10 @@ def _verify_fp32(model: FANet, path: str, config: ExportConfig) -> dict[str, flo
             f"(relative); the exported graph is wrong"
         )
     return agreement
+
+
+def _as_tuple(outputs: Any) -> tuple:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
 def _log_agreement(path: str, reference: str, agreement: dict[str, float]) -> None:
@@ -247,6 +262,9 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
         output_stride=1 if config.full_res else 8,
         opset=config.opset,
         fanet_version=__version__,
+        temporal=config.temporal,
+        temporal_reduce=config.temporal_reduce if config.temporal > 1 else None,
+        state=TemporalFANet(model, config.temporal, config.temporal_reduce).state_tensors(),
         details={
             "checkpoint_sha256": sha256_file(config.weights) if config.weights else None,
             "random_weights": config.random_weights,
@@ -314,9 +332,11 @@ def _export_all(
         config.output,
         config.full_res,
         prepare,
+        config.temporal,
+        config.temporal_reduce,
     )
     fp32_now = files.current(fp32_path)
-    fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_now, config))
+    fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_now, config, common))
     _log_agreement(fp32_path, "PyTorch", fp32.agreement)
     fp32_sha256 = sha256_file(fp32_now)
     common = common._replace(details=dict(common.details, fp32_sha256=fp32_sha256))
@@ -393,9 +413,7 @@ def _write_variant(
         )
     _stamp(proto, common, precision)
     save_model(proto, files.stage(path))
-    agreement = _agreement_with(
-        files.current(fp32_path), files.current(path), batches, common.num_classes
-    )
+    agreement = _agreement_with(files.current(fp32_path), files.current(path), batches, common)
     exported = ExportedFile(path, precision, agreement)
     _log_agreement(path, "FP32 ONNX", agreement)
     _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"), files)
@@ -429,7 +447,8 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches, files)
             len(source),
         )
         crops = sample_crops(source, config.calib_count, config.size, config.seed, stats)
-        ranges = calibrate_ranges(fp32_now, crops, config.calib_method)
+        feeds = (feed for feed, _ in carried_feeds(fp32_now, crops, common.state))
+        ranges = calibrate_ranges(fp32_now, feeds, config.calib_method)
         save_ranges(files.stage(cache_path), fingerprint, ranges)
         if stats.skipped:
             logger.warning("%d unreadable images were skipped", len(stats.skipped))

@@ -7,6 +7,8 @@ convolution (``latlayer3``), so that their costs compare as in the paper's Table
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,12 +84,19 @@ class FastAttentionModule(FastAttention):
         self.up = ConvBN(channels, channels // 2, 1, padding=1)
         self.smooth = ConvBN(channels, 128, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, coarse: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        coarse: torch.Tensor | None = None,
+        mix: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Fused map p: attention output + x, plus ``coarse`` resized to x's size if given.
 
-        The stage's outputs are ``self.up(p)`` and ``self.smooth(p)``.
+        ``mix`` maps this frame's context k^T v to the one attended to (temporal attention
+        adds earlier frames'). The stage's outputs are ``self.up(p)`` and ``self.smooth(p)``.
         """
-        p = super().forward(x) + x
+        context = self.context(x)
+        p = self.attend(x, mix(context) if mix is not None else context) + x
         if coarse is not None:
             p = p + resize_like(coarse, p)
         return p

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -10,6 +12,8 @@ from fanet.model.backbone import ResNetEncoder
 from fanet.model.layers import ConvBN
 
 OUTPUT_STRIDE = 8
+ATTENTION_MODULES = ("fam_32", "fam_16", "fam_8", "fam_4")  # coarse to fine
+ContextMix = Callable[[str, torch.Tensor], torch.Tensor]  # (module, this frame's k^T v) -> k^T v
 
 
 class ClassifierHead(nn.Module):
@@ -48,14 +52,20 @@ class FANet(nn.Module):
         self.clslayer = ClassifierHead(256, num_classes)
         self.compute_discarded = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mix: ContextMix | None = None) -> torch.Tensor:
+        """Logits for ``x``; ``mix(module name, k^T v)`` gives the context each attention
+        module attends to (temporal attention, ``fanet.model.temporal``)."""
+
+        def mixer(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+            return None if mix is None else lambda context: mix(name, context)
+
         feat8, feat16, feat32, feat64 = self.resnet(x)
-        p32 = self.fam_32(feat64)
+        p32 = self.fam_32(feat64, mix=mixer("fam_32"))
         up32 = self.fam_32.up(p32)
         if self.compute_discarded:
             self.fam_32.smooth(p32)
-        p16 = self.fam_16(feat32, up32)
+        p16 = self.fam_16(feat32, up32, mixer("fam_16"))
         up16, smooth16 = self.fam_16.up(p16), self.fam_16.smooth(p16)
-        up8 = self.fam_8.up(self.fam_8(feat16, up16))
-        smooth4 = self.fam_4.smooth(self.fam_4(feat8, up8))
+        up8 = self.fam_8.up(self.fam_8(feat16, up16, mixer("fam_8")))
+        smooth4 = self.fam_4.smooth(self.fam_4(feat8, up8, mixer("fam_4")))
         return self.clslayer(torch.cat([resize_like(smooth16, smooth4), smooth4], dim=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -17,7 +18,10 @@ def _fold(owner: nn.Module, conv_name: str, bn_name: str) -> None:
     setattr(owner, bn_name, nn.Identity())
 
 
-def fuse_bn(model: nn.Module) -> nn.Module:
+Model = TypeVar("Model", bound=nn.Module)
+
+
+def fuse_bn(model: Model) -> Model:
     """An eval-mode copy of ``model`` with each BatchNorm folded into its convolution."""
     fused = copy.deepcopy(model).eval()
     for module in list(fused.modules()):

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fanet.export.int8 import CALIBRATION_METHODS
     from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
     from fanet.model import list_models
+    from fanet.model.temporal import REDUCTIONS
     from fanet.runtime.trt.rules import KNOWN_VERSIONS
 
     parser = new_parser(
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-export --weights fanet34.pkl --dynamic --output labels --full-res",
             "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
             "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
+            "fanet-export --weights fanet18.pth --temporal 2 --fp16     # video: 2-frame attention",
         ],
     )
     model = parser.add_argument_group("model")
@@ -86,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X.Y",
         help="TensorRT version every graph must conform to (repeatable; default: every known "
         "version the opset serves: {})".format(", ".join("%d.%d" % v for v in KNOWN_VERSIONS)),
+    )
+    temporal = parser.add_argument_group("video (spatial-temporal attention, paper Sec. III-D)")
+    temporal.add_argument(
+        "--temporal",
+        type=int,
+        default=1,
+        metavar="T",
+        help="attend over the last T frames: the graph carries each attention's k^T v of "
+        "T-1 earlier frames as FP32 state inputs/outputs (default 1: single frame)",
+    )
+    temporal.add_argument(
+        "--temporal-reduce",
+        choices=REDUCTIONS,
+        default="mean",
+        help="mean over the frames held (default: the scale single-frame weights were trained "
+        "with) or their sum (the paper's Eq. 6)",
     )
     precision = parser.add_argument_group("precision")
     precision.add_argument("--fp16", action="store_true", help="also write an FP16-typed graph")
@@ -158,6 +176,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         name=args.name,
         target_trt=tuple(args.target_trt or ()),
         force=args.force,
+        temporal=args.temporal,
+        temporal_reduce=args.temporal_reduce,
     )
 
 

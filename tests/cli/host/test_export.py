@@ -92,6 +92,7 @@ def test_random_weights_are_recorded(tmp_path):
         (["--random-weights", "-o", "FILE/sub"], "cannot create output folder"),
         (["--random-weights", "--name", "../escape"], "--name must be a file stem"),
         (["--random-weights", "--name", ".."], "--name must be a file stem"),
+        (["--random-weights", "--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
     ],
 )
 def test_bad_input_gives_one_line_and_no_files(tmp_path, args, message):

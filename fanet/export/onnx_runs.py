@@ -1,0 +1,43 @@
+"""ONNX Runtime on the CPU for the export's checks (host side): a graph run on frames in
+turn, a temporal graph's state carried from each frame to the next (zeros first)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from fanet.core.sidecar import INPUT_NAME, StateTensor
+
+
+def open_session(path: str):
+    """A quiet CPU session (FP16 graphs: ONNX Runtime warns of CPU kernels it lacks)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def carried_feeds(
+    path: str, batches: Iterable[np.ndarray], state: Sequence[StateTensor] = ()
+) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """(inputs, outputs) of ``path`` for each batch in turn; the state inputs of a frame are
+    the state outputs of the frame before."""
+    session = open_session(path)
+    names = [output.name for output in session.get_outputs()]
+    image_type = next(i.type for i in session.get_inputs() if i.name == INPUT_NAME)
+    values = {t.input: np.full(t.shape, t.initial, np.float32) for t in state}
+    for batch in batches:
+        feed = {INPUT_NAME: batch.astype(np.float16) if "float16" in image_type else batch}
+        feed.update(values)
+        outputs = dict(zip(names, session.run(None, feed)))
+        values = {t.input: outputs[t.output] for t in state}
+        yield feed, outputs
+
+
+def run_frames(
+    path: str, batches: Iterable[np.ndarray], state: Sequence[StateTensor] = ()
+) -> list[dict[str, np.ndarray]]:
+    """Every output of ``path`` for each batch in turn, the state carried."""
+    return [outputs for _, outputs in carried_feeds(path, batches, state)]
