@@ -1,7 +1,9 @@
 """PyTorch backend (CPU or CUDA, FP32 or FP16, channels-last, CUDA graphs), host side.
 
 It runs checkpoints and modules with the model code beside it, and is the eager baseline
-the paper's authors timed. The runtime reaches it through the registry, by name.
+the paper's authors timed. The runtime reaches it through the registry, by name. With
+``temporal`` > 1 it runs ``TemporalFANet`` with the same state tensors an exported
+temporal graph has; a bound state stays on the model's device.
 """
 
 import logging
@@ -10,9 +12,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from fanet.core.sidecar import INPUT_NAME
+from fanet.core.sidecar import INPUT_NAME, Sidecar, StateTensor
 from fanet.model.checkpoint import model_from_checkpoint
 from fanet.model.fuse import fuse_bn
+from fanet.model.temporal import TemporalFANet
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.options import TorchOptions
 
@@ -33,6 +36,8 @@ class TorchBackend(Backend):
         channels_last: bool = False,
         cuda_graph: bool = False,
         fuse: bool = True,
+        temporal: int = 1,
+        temporal_reduce: str = "mean",
     ) -> None:
         super().__init__()
         self._torch = torch
@@ -44,23 +49,36 @@ class TorchBackend(Backend):
             raise BackendError("fp16 with the torch backend needs --device cuda")
         if cuda_graph and not device.startswith("cuda"):
             raise BackendError("CUDA graphs need --device cuda")
+        if cuda_graph and temporal > 1:
+            raise BackendError("the torch backend runs temporal models without CUDA graphs")
         if isinstance(model, str):
             model = model_from_checkpoint(model)
             if fuse:
                 model = fuse_bn(model)
         self.num_classes = getattr(model, "num_classes", None)
-        self._model = model.eval().to(device)
+        self._temporal = TemporalFANet(model, temporal, temporal_reduce)
+        self.sidecar = Sidecar(
+            num_classes=self.num_classes or 19,
+            temporal=temporal,
+            temporal_reduce=temporal_reduce if temporal > 1 else None,
+            state=self._temporal.state_tensors(),
+        )
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self._model = self._model.to(dtype=self._dtype, memory_format=self._memory_format)
+        on_device: Any = self._temporal.eval().to(device)  # Module.to's stubs lack memory_format
+        self._model = on_device.to(dtype=self._dtype, memory_format=self._memory_format)
         self._cuda_graph = cuda_graph
         self._graph: Any = None
         self._static_in: Any = None
         self._static_out: Any = None
         self.device = device
         self.precision = precision
-        self.input_specs = [TensorSpec(INPUT_NAME, (1, 3, None, None), np.dtype(np.float32))]
-        self.output_specs = [TensorSpec(OUTPUT_NAME, (1, None, None, None), np.dtype(np.float32))]
+        float32 = np.dtype(np.float32)
+        state = self.sidecar.state
+        self.input_specs = [TensorSpec(INPUT_NAME, (1, 3, None, None), float32)]
+        self.input_specs += [TensorSpec(t.input, t.shape, float32) for t in state]
+        self.output_specs = [TensorSpec(OUTPUT_NAME, (1, None, None, None), float32)]
+        self.output_specs += [TensorSpec(t.output, t.shape, float32) for t in state]
 
     def _to_device(self, array: np.ndarray) -> Any:
         tensor = self._torch.from_numpy(np.ascontiguousarray(array))
@@ -87,8 +105,27 @@ class TorchBackend(Backend):
         self.check_inputs(inputs)
         with self._torch.inference_mode():
             x = self._to_device(inputs[INPUT_NAME])
-            out = self._run_graph(x) if self._cuda_graph else self._model(x)
-            return {OUTPUT_NAME: out.float().cpu().numpy()}
+            if self._cuda_graph:
+                return {OUTPUT_NAME: self._run_graph(x)[0].float().cpu().numpy()}
+            logits, *following = self._model(x, *self._state_inputs(inputs))
+            outputs = dict(zip((t.output for t in self.sidecar.state), following))
+            outputs = self._carry_state(dict(outputs, **{OUTPUT_NAME: logits}))
+            return {name: value.float().cpu().numpy() for name, value in outputs.items()}
+
+    def _state_inputs(self, inputs: Dict[str, np.ndarray]) -> list:
+        """The state tensors on the model's device: bound ones are there already."""
+        given = self._with_state(inputs)
+        values = [given[tensor.input] for tensor in self.sidecar.state]
+        return [
+            value
+            if isinstance(value, self._torch.Tensor)
+            else self._torch.from_numpy(np.ascontiguousarray(value)).to(self.device, self._dtype)
+            for value in values
+        ]
+
+    def _initial_state(self, tensor: StateTensor) -> Any:
+        shape, dtype = tensor.shape, self._dtype
+        return self._torch.full(shape, tensor.initial, dtype=dtype, device=self.device)
 
     def compute_ms(self, inputs: Dict[str, np.ndarray]) -> Optional[float]:
         """Forward pass alone on a device-resident input, timed with CUDA events."""
@@ -98,13 +135,14 @@ class TorchBackend(Backend):
         torch = self._torch
         with torch.inference_mode():
             x = self._to_device(inputs[INPUT_NAME])
+            state = self._state_inputs(inputs)
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
             if self._cuda_graph:
                 self._run_graph(x)
             else:
-                self._model(x)
+                self._model(x, *state)
             end.record()
             end.synchronize()
             return float(start.elapsed_time(end))
@@ -129,4 +167,6 @@ def open_torch(
         channels_last=options.channels_last,
         cuda_graph=options.cuda_graph,
         fuse=options.fuse,
+        temporal=options.temporal,
+        temporal_reduce=options.temporal_reduce,
     )

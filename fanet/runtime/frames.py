@@ -33,6 +33,7 @@ class Frame(NamedTuple):
     name: str  # file stem, or "frame_000042" for videos and streams
     image: np.ndarray
     captured: float = 0.0  # time.perf_counter() when the frame was read; 0: not known
+    sequence: int = 0  # the unbroken run of the source it belongs to: + 1 per reconnection
 
 
 class FrameSource:
@@ -199,7 +200,8 @@ def _read_capture(
                     return
                 continue
             failures = 0
-            yield Frame("frame_{:06d}".format(index), image, time.perf_counter())
+            name = "frame_{:06d}".format(index)
+            yield Frame(name, image, time.perf_counter(), source.reconnects)
             index += 1
     finally:
         capture.release()

@@ -1,12 +1,16 @@
-"""ONNX Runtime backend: TensorRT EP, CUDA EP or CPU (Python 3.6 compatible)."""
+"""ONNX Runtime backend: TensorRT EP, CUDA EP or CPU (Python 3.6 compatible).
+
+On a GPU the inputs are bound with I/O binding and a temporal graph's state stays there,
+as OrtValues, from one call to the next.
+"""
 
 import logging
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from fanet.core.errors import require
-from fanet.core.sidecar import read_sidecar
+from fanet.core.sidecar import StateTensor, read_sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.options import OnnxRuntimeOptions
 
@@ -73,20 +77,33 @@ class OnnxRuntimeBackend(Backend):
 
     def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         self.check_inputs(inputs)
+        carried = {tensor.input for tensor in self.bound_state}
         feed = {
             spec.name: np.ascontiguousarray(inputs[spec.name], dtype=spec.dtype)
             for spec in self.input_specs
+            if spec.name not in carried
         }
         if self.device == "cpu":
-            outputs = self._session.run(self._output_names, feed)
-            return dict(zip(self._output_names, outputs))
+            outputs = self._session.run(self._output_names, self._with_state(feed))
+            return self._carry_state(dict(zip(self._output_names, outputs)))
         binding = self._session.io_binding()
         for name, array in feed.items():
             binding.bind_cpu_input(name, array)
+        for name, value in self._state_values.items():  # OrtValues on the GPU
+            binding.bind_ortvalue_input(name, value)
         for name in self._output_names:
             binding.bind_output(name, "cuda")
         self._session.run_with_iobinding(binding)
-        return dict(zip(self._output_names, binding.copy_outputs_to_cpu()))
+        on_device = self._carry_state(dict(zip(self._output_names, binding.get_outputs())))
+        return {name: value.numpy() for name, value in on_device.items()}
+
+    def _initial_state(self, tensor: StateTensor) -> Any:
+        """Host arrays on the CPU; on the GPU, OrtValues that stay there between calls."""
+        value = super()._initial_state(tensor)
+        if self.device == "cpu":
+            return value
+        ort = require("onnxruntime", "runtime")
+        return ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0)
 
     def _release(self) -> None:
         self._session = None

@@ -38,6 +38,8 @@ class TorchOptions(NamedTuple):
     channels_last: bool = False
     cuda_graph: bool = False
     fuse: bool = True  # fold BatchNorm into the convolutions (False: the authors' eager model)
+    temporal: int = 1  # frames the attention spans (fanet.model.temporal); 1: single frame
+    temporal_reduce: str = "mean"
 
 
 def options_for(backend: str, kind: Type[Any], given: Dict[str, Any]) -> Any:

@@ -168,7 +168,7 @@ def open_backend(
 
 def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
     """The sidecar of a model: beside an ONNX (or inside it), in an engine's record, or
-    the defaults (with the opened ``backend``'s classes) for checkpoints and modules."""
+    the opened ``backend``'s own (classes, temporal state) for checkpoints and modules."""
     suffix = os.path.splitext(os.fspath(model))[1].lower() if is_path(model) else MODULE
     if suffix in ONNX_SUFFIXES:
         sidecar = read_sidecar(os.fspath(model))
@@ -177,5 +177,5 @@ def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
     if suffix in ENGINE_SUFFIXES:
         record: Dict[str, Any] = read_record(os.fspath(model)) or {}
         return Sidecar.from_json(record.get("sidecar") or {}, os.fspath(model) + ".json")
-    num_classes = getattr(backend, "num_classes", None)
-    return Sidecar(num_classes=num_classes) if num_classes else Sidecar()
+    described = getattr(backend, "sidecar", None)  # the torch backend's own, temporal too
+    return described if isinstance(described, Sidecar) else Sidecar()

@@ -22,6 +22,7 @@ from fanet.core.preprocess import as_color_image, preprocess
 from fanet.core.sidecar import Sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.stream import StreamStats, stream
+from fanet.runtime.temporal import TemporalSession
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,13 @@ class Segmenter:
     names; a graph's other inputs (state, such as temporal attention's) are passed with
     ``extra`` and its other outputs are returned by ``run``.
 
+    A temporal model (``fanet-export --temporal T``) segments frames in turn: with
+    ``stream`` or a ``temporal_session``, which keep its attention state between frames.
+
     Thread safety: threads may share one Segmenter. Pre- and post-processing run in the
     calling thread; inference runs one call at a time under a lock inside (TensorRT
     execution contexts are not reentrant). For parallel inference, use one Segmenter
-    per thread.
+    per thread. A temporal session holds the Segmenter's state: one at a time.
     """
 
     def __init__(self, backend: Backend, sidecar: Sidecar, rgb: bool = False) -> None:
@@ -48,7 +52,8 @@ class Segmenter:
         _check_against_graph(sidecar, self._input, output)
         self.input_size = sidecar.input_size or _fixed_size(self._input)  # lone ONNX: graph's
         self._output = output.name
-        self._infer_lock = threading.Lock()
+        self.inference_lock = threading.Lock()
+        self.session_lock = threading.Lock()
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
 
     @classmethod
@@ -88,7 +93,14 @@ class Segmenter:
     ) -> Dict[str, np.ndarray]:
         """The backend's inputs for ``image``, with the graph's other inputs from ``extra``."""
         feed = dict(extra or {})
-        missing = [s.name for s in self.extra_inputs if s.name not in feed]
+        carried = {tensor.input for tensor in self.backend.bound_state}
+        missing = [s.name for s in self.extra_inputs if s.name not in set(feed) | carried]
+        if missing and self.sidecar.temporal > 1:
+            raise BackendError(
+                "the model is temporal ({} frames) and reads its state {} from the frame "
+                "before: segment frames with stream() or temporal_session(), or pass the "
+                "state as extra".format(self.sidecar.temporal, ", ".join(missing))
+            )
         if missing:
             raise BackendError(
                 "the model also needs input(s) {}; pass them as extra".format(", ".join(missing))
@@ -104,7 +116,7 @@ class Segmenter:
 
     def infer(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Every output for prepared ``inputs``, one call at a time across threads."""
-        with self._infer_lock:
+        with self.inference_lock:
             return self.backend.infer(feed)
 
     def stream(
@@ -113,11 +125,20 @@ class Segmenter:
         latest_only: bool = False,
         pipelined: bool = False,
         stats: Optional[StreamStats] = None,
+        temporal: Optional[int] = None,
     ) -> Iterator[Tuple[Any, np.ndarray]]:
         """Yield ``(frame, labels)`` for any iterable of frames. ``latest_only``: always
         the newest frame, stale ones dropped and counted in ``stats.dropped`` (live
-        cameras); ``pipelined``: preprocess frame t+1 while frame t is inferred."""
-        return stream(self, frames, latest_only, pipelined, stats)
+        cameras); ``pipelined``: preprocess frame t+1 while frame t is inferred;
+        ``temporal``: the frames the model's attention spans (None: the model's own),
+        its state kept between frames and reset at a cut (a new frame size, a stream
+        reconnected)."""
+        return stream(self, frames, latest_only, pipelined, stats, temporal)
+
+    def temporal_session(self, window: Optional[int] = None) -> TemporalSession:
+        """Frames in turn with the model's attention state kept between them
+        (``fanet.runtime.temporal``); ``window`` is checked against the model's."""
+        return TemporalSession(self, window)
 
     def logits(self, image: np.ndarray) -> np.ndarray:
         """Raw model output for one image: classes x h/8 x w/8 float32 logits."""

@@ -9,6 +9,10 @@ Two options for live sources:
 - ``pipelined``: a worker thread reads and preprocesses frame t+1 while the model runs on
   frame t (the backends release the GIL while they infer).
 
+A temporal model runs in a ``TemporalSession``: its attention state is kept between frames
+and reset at a cut: a change of frame size, or a frame whose ``sequence`` differs from the
+one before (``fanet.runtime.frames`` counts a stream's reconnections there).
+
 ``StreamStats.latency_ms()`` reports the time from each frame's capture to its labels: a
 frame's ``captured`` stamp (``time.perf_counter()``, as ``fanet.runtime.frames`` sets it)
 where it has one, else the moment the stream took it from the source.
@@ -23,6 +27,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 import numpy as np
 
 from fanet.core.preprocess import as_color_image
+from fanet.runtime.temporal import TemporalSession
 
 STAGES = ("read", "preprocess", "infer", "postprocess")
 LATENCY_WINDOW = 1000  # frames whose capture-to-labels latency the median is taken over
@@ -36,6 +41,7 @@ class StreamStats:
     def __init__(self) -> None:
         self.frames = 0
         self.dropped = 0
+        self.cuts = 0  # temporal models: the times the state started again
         self.seconds: Dict[str, float] = {stage: 0.0 for stage in STAGES}
         self.started = time.perf_counter()
         self._lock = threading.Lock()
@@ -93,10 +99,30 @@ def stream(
     latest_only: bool = False,
     pipelined: bool = False,
     stats: Optional[StreamStats] = None,
+    temporal: Optional[int] = None,
 ) -> Iterator[Tuple[Any, np.ndarray]]:
     """Yield ``(frame, labels)`` for ``frames``: images, or objects with an ``image``
     attribute (such as ``fanet.runtime.frames.Frame``), yielded back as given."""
     stats = stats if stats is not None else StreamStats()
+    session = None
+    if temporal is not None or segmenter.sidecar.temporal > 1:
+        session = TemporalSession(segmenter, temporal)
+    try:
+        for result in _segmented(segmenter, frames, latest_only, pipelined, stats, session):
+            yield result
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _segmented(
+    segmenter: Any,
+    frames: Iterable[Any],
+    latest_only: bool,
+    pipelined: bool,
+    stats: StreamStats,
+    session: Optional[TemporalSession],
+) -> Iterator[Tuple[Any, np.ndarray]]:
     source = _timed_reads(iter(frames), stats)
     if latest_only:
         source = _newest(source, stats)
@@ -108,9 +134,17 @@ def stream(
             return frame, captured, image.shape[:2], segmenter.inputs(image)
 
     prepared = _in_thread(source, prepare) if pipelined else (prepare(f) for f in source)
+    sequence = None
     for frame, captured, size, feed in prepared:
         with _Timed(stats, "infer"):
-            outputs = segmenter.infer(feed)
+            if session is None:
+                outputs = segmenter.infer(feed)
+            else:
+                if sequence is not None and getattr(frame, "sequence", 0) != sequence:
+                    session.reset()  # the stream was reopened: a cut
+                sequence = getattr(frame, "sequence", 0)
+                outputs = session.infer(feed, size)
+                stats.cuts = session.resets
         with _Timed(stats, "postprocess"):
             labels = segmenter.labels(outputs, size)
         stats.frames += 1

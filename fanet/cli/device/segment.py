@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-segment drive.mp4 --engine fanet18_fp16.engine --video drive_seg.mp4",
             "fanet-segment 0 --show --latest-only                   # camera 0, live",
             "fanet-segment rtsp://10.0.0.5/stream --video out.mp4 --limit 3000",
+            "fanet-segment drive.mp4 --onnx fanet18_512x1024_t2.onnx --temporal 2 --video o.mp4",
         ],
     )
     parser.add_argument("source", help="image, folder, glob, video, camera index or URL")
@@ -69,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--limit", type=positive_int, help="stop after N frames")
     live.add_argument(
         "--reconnects", type=int, default=5, help="stream reconnect attempts (default 5)"
+    )
+    video = parser.add_argument_group("temporal attention (paper Sec. III-D)")
+    video.add_argument(
+        "--temporal",
+        type=int,
+        metavar="T",
+        help="attend over the last T frames, the state kept between frames and reset at a "
+        "cut (new frame size, reconnected stream); a temporal export needs its own T",
+    )
+    video.add_argument(
+        "--temporal-reduce",
+        choices=("mean", "sum"),
+        default="mean",
+        help="for --weights: mean (default) or sum over the frames",
     )
     return parser
 
@@ -133,11 +148,20 @@ def _main(args: argparse.Namespace) -> int:
     from fanet.runtime.frames import open_frames
     from fanet.runtime.segmenter import Segmenter
     from fanet.runtime.stream import StreamStats
+    from fanet.runtime.temporal import check_window, require_window
 
+    if args.temporal is not None:
+        require_window(args.temporal)
     source = open_frames(args.source, reconnects=args.reconnects)
     request = _outputs(args, source.fps)
     model, precision = _model(args), args.precision
-    with Segmenter.from_file(model, args.backend, args.device, precision=precision) as segmenter:
+    options = {}
+    if args.weights and args.temporal:  # a checkpoint attends to any number of frames
+        options = {"temporal": args.temporal, "temporal_reduce": args.temporal_reduce}
+    with Segmenter.from_file(
+        model, args.backend, args.device, precision=precision, **options
+    ) as segmenter:
+        window = check_window(segmenter.sidecar.temporal, args.temporal, model, implicit=False)
         stats = StreamStats()  # from the first frame read, not from the model's loading
         writers = FrameWriters(request)
         frames = _limited(source, args.limit)
@@ -145,7 +169,11 @@ def _main(args: argparse.Namespace) -> int:
         try:
             with _progress(source) as progress:
                 for frame, labels in segmenter.stream(
-                    frames, latest_only=args.latest_only, pipelined=not source.live, stats=stats
+                    frames,
+                    latest_only=args.latest_only,
+                    pipelined=not source.live,
+                    stats=stats,
+                    temporal=window,
                 ):
                     began = time.perf_counter()
                     writers.write(frame.name, frame.image, labels)
@@ -156,7 +184,7 @@ def _main(args: argparse.Namespace) -> int:
             completed = True
         finally:
             writers.close(keep=completed or bool(stats.frames))
-    _summary(source, stats)
+    _summary(source, stats, window)
     return 0
 
 
@@ -212,10 +240,11 @@ def _latency(stats: Any) -> str:
     return "{median:.0f} ms (p99 {p99:.0f}, max {max:.0f})".format(**latency)
 
 
-def _summary(source: Any, stats: Any) -> None:
+def _summary(source: Any, stats: Any, window: int) -> None:
+    temporal = "; {}-frame attention, its state reset at {} cuts".format(window, stats.cuts)
     logger.info(
         "%d frames at %.1f FPS (%s); capture to labels %s; %d unreadable skipped, "
-        "%d dropped as stale, %d size changes, %d reconnects",
+        "%d dropped as stale, %d size changes, %d reconnects%s",
         stats.frames,
         stats.fps(),
         _stages(stats),
@@ -224,6 +253,7 @@ def _summary(source: Any, stats: Any) -> None:
         stats.dropped,
         source.size_changes,
         source.reconnects,
+        temporal if window > 1 else "",
     )
 
 

@@ -2,7 +2,9 @@
 
 Imported only when the TensorRT backend is chosen. The engine's record is checked
 against this machine (TensorRT version, GPU, compute capability) before deserialising.
-Every CUDA resource it uses has an owner here; ``close()`` frees them all.
+Every CUDA resource it uses has an owner here; ``close()`` frees them all. A bound
+temporal state never leaves the GPU: after each run its outputs are copied on the device
+into its inputs, and a reset uploads the initial values once.
 """
 
 import logging
@@ -163,12 +165,25 @@ class TensorRTBackend(Backend):
         if tensor.fit(self._cuda, shape):
             self._drop_graph()  # the captured graph holds the old addresses
 
+    def _named(self, name: str) -> _Tensor:
+        return next(tensor for tensor in self._tensors if tensor.name == name)
+
+    def reset_state(self) -> None:
+        """Upload the bound state's initial values into its input buffers."""
+        for state in self.bound_state:
+            tensor = self._named(state.input)
+            self._fit(tensor, state.shape)
+            tensor.host[...] = state.initial
+            self._cuda.copy_to_device(tensor.pointer, tensor.host, self.stream.handle)
+
     def _set_shapes(self, inputs: Dict[str, np.ndarray]) -> None:
+        carried = {state.input: state.shape for state in self.bound_state}
         for tensor in self._tensors:
             if not tensor.is_input:
                 continue
+            requested = carried.get(tensor.name) or inputs[tensor.name].shape
             try:
-                shape = resolve_shape(tensor.engine_shape, inputs[tensor.name].shape)
+                shape = resolve_shape(tensor.engine_shape, requested)
             except ValueError as exc:
                 raise BackendError(str(exc)) from None
             if self._profile and not within_profile(
@@ -229,20 +244,27 @@ class TensorRTBackend(Backend):
         self.check_inputs(inputs)
         self._upload(inputs)
         self.enqueue_compute()
+        carried = {state.output for state in self.bound_state}
         outputs = {}
         for tensor in self._tensors:
-            if not tensor.is_input:
+            if not tensor.is_input and tensor.name not in carried:
                 host = tensor.host
                 self._cuda.copy_to_host(host, tensor.pointer, self.stream.handle)
                 outputs[tensor.name] = host
+        for state in self.bound_state:  # the next frame's state, without leaving the GPU
+            target, source = self._named(state.input), self._named(state.output)
+            size = nbytes(state.shape, target.dtype)
+            self._cuda.copy_on_device(target.pointer, source.pointer, size, self.stream.handle)
         self.stream.synchronize()
         return {name: array.copy() for name, array in outputs.items()}
 
     def _upload(self, inputs: Dict[str, np.ndarray]) -> None:
-        """Set the input shapes and queue the inputs' copies to the device."""
+        """Set the input shapes and queue the inputs' copies to the device (a bound state
+        is there already)."""
         self._set_shapes(inputs)
+        carried = {state.input for state in self.bound_state}
         for tensor in self._tensors:
-            if tensor.is_input:
+            if tensor.is_input and tensor.name not in carried:
                 host = tensor.host
                 np.copyto(host, inputs[tensor.name], casting="same_kind")
                 self._cuda.copy_to_device(tensor.pointer, host, self.stream.handle)

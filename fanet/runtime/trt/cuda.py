@@ -67,6 +67,10 @@ class CudaApi:
     def copy_to_host(self, host: np.ndarray, pointer: int, stream: Any) -> None:
         raise NotImplementedError
 
+    def copy_on_device(self, target: int, source: int, nbytes: int, stream: Any) -> None:
+        """Queue a device-to-device copy of ``nbytes``."""
+        raise NotImplementedError
+
     def graph_capture(self, enqueue: Callable[[], None], stream: Any) -> Any:
         raise BackendError("CUDA graphs need cuda-python (pip install cuda-python)")
 
@@ -279,6 +283,10 @@ class CudaPythonApi(CudaApi):
         kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         _check(self._rt.cudaMemcpyAsync(host.ctypes.data, pointer, host.nbytes, kind, stream))
 
+    def copy_on_device(self, target: int, source: int, nbytes: int, stream: Any) -> None:
+        kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        _check(self._rt.cudaMemcpyAsync(target, source, nbytes, kind, stream))
+
     def graph_capture(self, enqueue: Callable[[], None], stream: Any) -> Any:
         mode = self._rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         _check(self._rt.cudaStreamBeginCapture(stream, mode))
@@ -364,6 +372,9 @@ class PyCudaApi(CudaApi):
 
     def copy_to_host(self, host: np.ndarray, pointer: int, stream: Any) -> None:
         self._driver.memcpy_dtoh_async(host, pointer, stream)
+
+    def copy_on_device(self, target: int, source: int, nbytes: int, stream: Any) -> None:
+        self._driver.memcpy_dtod_async(target, source, nbytes, stream)
 
     def device_properties(self) -> Tuple[str, str]:
         device = self._driver.Device(0)

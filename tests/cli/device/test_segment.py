@@ -229,3 +229,37 @@ def test_the_robot_loop_example_runs_on_a_video(scenes, exported_trained):
     fractions = [float(line.split("drivable ")[1].rstrip("%")) for line in lines[:20]]
     assert len(fractions) == 20 and all(10 < f < 90 for f in fractions)
     assert lines[-1].startswith("20 frames at")
+
+
+def test_a_temporal_graph_segments_a_video_with_its_window(
+    scenes, temporal_export, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    _, video = scenes
+    out = tmp_path / "out.mp4"
+    args = [str(video), "--onnx", str(temporal_export), "--video", str(out)]
+    assert segment.main([*args, "--temporal", "2"]) == 0
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    assert (
+        "60 frames at" in caplog.text
+        and "2-frame attention, its state reset at 0 cuts" in caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "is temporal (2 frames): pass --temporal 2"),
+        (["--temporal", "4"], "attends to 2 frames, not 4"),
+        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
+    ],
+)
+def test_a_temporal_graph_without_its_window_is_one_line(scenes, temporal_export, extra, message):
+    paths, _ = scenes
+    command = [sys.executable, "-m", "fanet.cli.device.segment", str(paths[0])]
+    command += ["--onnx", str(temporal_export), "--overlay", "-o", "out", *extra]
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=paths[0].parent
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]

@@ -1,8 +1,9 @@
 """Stand-ins for TensorRT and the CUDA runtime, so the TensorRT backend's bookkeeping
 (buffers, streams, events, graphs, both I/O APIs) runs for real on a CPU.
 
-``fake_tensorrt`` is a ``tensorrt`` module whose engines double their input; a counting
-CUDA API records every handle alive. ``SimulatedCuda`` keeps "device" memory in numpy.
+``fake_tensorrt`` is a ``tensorrt`` module whose engines double their input (and each
+state input, into its state output); a counting CUDA API records every handle alive.
+``SimulatedCuda`` keeps "device" memory in numpy and counts the copies to and from the host.
 """
 
 import json
@@ -28,6 +29,7 @@ class SimulatedCuda(CudaApi):
     def __init__(self):
         self.memory = {}
         self._next = 0x1000
+        self.copies = Counter()  # ("to_device" | "to_host" | "on_device", pointer)
 
     def _handle(self):
         self._next += 0x100
@@ -70,10 +72,16 @@ class SimulatedCuda(CudaApi):
         return 0.25
 
     def copy_to_device(self, pointer, host, stream):
+        self.copies["to_device", pointer] += 1
         self.memory[pointer][: host.nbytes] = host.reshape(-1).view(np.uint8)
 
     def copy_to_host(self, host, pointer, stream):
+        self.copies["to_host", pointer] += 1
         host.reshape(-1).view(np.uint8)[:] = self.memory[pointer][: host.nbytes]
+
+    def copy_on_device(self, target, source, nbytes, stream):
+        self.copies["on_device", target] += 1
+        self.memory[target][:nbytes] = self.memory[source][:nbytes]
 
     def graph_capture(self, enqueue, stream):
         enqueue()  # what a capture records is what a launch replays
@@ -168,6 +176,7 @@ class CountingCuda(CudaApi):
     event_elapsed_ms = property(lambda self: self.inner.event_elapsed_ms)
     copy_to_device = property(lambda self: self.inner.copy_to_device)
     copy_to_host = property(lambda self: self.inner.copy_to_host)
+    copy_on_device = property(lambda self: self.inner.copy_on_device)
     graph_launch = property(lambda self: self.inner.graph_launch)
     device_properties = property(lambda self: self.inner.device_properties)
 
@@ -180,8 +189,9 @@ def _key(handle):
 
 
 def fake_tensorrt_module(version, cuda):
-    """A ``tensorrt`` module whose engines (JSON: input and output names) run
-    ``cuda.kernel`` from the input's buffer into the output's, output shape = input's."""
+    """A ``tensorrt`` module whose engines (JSON: the input's shape, and state tensors as
+    [input, output, shape]) run ``cuda.kernel`` from the input's buffer into the output's
+    (output shape = input's) and from each state input into its output."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
 
@@ -202,11 +212,12 @@ def fake_tensorrt_module(version, cuda):
             self.addresses = {}
 
         def set_input_shape(self, name, shape):
-            self.shape = tuple(shape)
+            if name == "input":
+                self.shape = tuple(shape)
             return True
 
         def get_tensor_shape(self, name):
-            return self.shape
+            return self.engine.state_shapes.get(name, self.shape)
 
         def set_tensor_address(self, name, pointer):
             self.addresses[name] = pointer
@@ -214,49 +225,58 @@ def fake_tensorrt_module(version, cuda):
         def execute_async_v3(self, stream):
             nbytes = int(np.prod(self.shape)) * 4
             cuda.kernel(self.addresses["input"], self.addresses["logits"], nbytes, stream)
+            for source, target, shape in self.engine.state:
+                size = int(np.prod(shape)) * 4
+                cuda.kernel(self.addresses[source], self.addresses[target], size, stream)
             return True
 
         # TensorRT 8.2-8.4: bindings by index (0 input, 1 output)
         def set_binding_shape(self, index, shape):
-            return self.set_input_shape("input", shape)
+            return self.set_input_shape(self.engine.names[index], shape)
 
         def get_binding_shape(self, index):
-            return self.shape
+            return self.get_tensor_shape(self.engine.names[index])
 
         def execute_async_v2(self, bindings, stream):
-            self.addresses = {"input": bindings[0], "logits": bindings[1]}
+            self.addresses = dict(zip(self.engine.names, bindings))
             return self.execute_async_v3(stream)
 
     class Engine:
-        names = ("input", "logits")
-
         def __init__(self, description):
             self.shape = description["shape"]
-            self.num_io_tensors = self.num_bindings = 2
+            self.state = [tuple(entry) for entry in description.get("state", [])]
+            self.inputs = ["input"] + [source for source, _, _ in self.state]
+            self.names = self.inputs + ["logits"] + [target for _, target, _ in self.state]
+            self.state_shapes = {
+                name: tuple(shape)
+                for source, target, shape in self.state
+                for name in (source, target)
+            }
+            self.num_io_tensors = self.num_bindings = len(self.names)
 
         def get_tensor_name(self, index):
             return self.names[index]
 
         def get_tensor_mode(self, name):
-            return TensorIOMode.INPUT if name == "input" else TensorIOMode.OUTPUT
+            return TensorIOMode.INPUT if name in self.inputs else TensorIOMode.OUTPUT
 
         def get_tensor_dtype(self, name):
             return np.float32
 
         def get_tensor_shape(self, name):
-            return tuple(self.shape)
+            return self.state_shapes.get(name, tuple(self.shape))
 
         def get_binding_name(self, index):
             return self.names[index]
 
         def binding_is_input(self, index):
-            return index == 0
+            return self.names[index] in self.inputs
 
         def get_binding_dtype(self, index):
             return np.float32
 
         def get_binding_shape(self, index):
-            return tuple(self.shape)
+            return self.get_tensor_shape(self.names[index])
 
         def create_execution_context(self):
             return Context(self)
@@ -303,9 +323,10 @@ def fake_engine(tmp_path):
     """``fake_engine(version, cuda)``: an engine file for the stand-in (dynamic H and W),
     with the record the backend's machine check expects."""
 
-    def write(version, cuda, shape=(1, 3, -1, -1)):
+    def write(version, cuda, shape=(1, 3, -1, -1), state=()):
         path = tmp_path / "model.engine"
-        path.write_bytes(json.dumps({"shape": list(shape)}).encode())
+        description = {"shape": list(shape), "state": [list(entry) for entry in state]}
+        path.write_bytes(json.dumps(description).encode())
         name, capability = cuda.device_properties()
         record = {"tensorrt_version": version, "gpu_name": name, "compute_capability": capability}
         write_record(str(path), dict(record, precision="fp16", profile=None))
