@@ -1,12 +1,14 @@
 """What ``fanet-trt-bench`` measures and how: rows, the model for each, the run (Python 3.6).
 
 A request names the model (engine, ONNX, checkpoint, or nothing: the export in the
-working folder, else random weights), backends and precisions; ``run_benchmark``
-measures every row at every size, resolution-major, and returns a ``BenchReport``.
+working folder, else random weights), backends, precisions and temporal windows;
+``run_benchmark`` measures every row at every size, resolution-major, the rows of a size
+together, in turn, and returns a ``BenchReport``.
 Exports made on the fly (``--weights``, or no model at all) need the host side, which is
 reached by name: on a device without it they are a clear error.
 """
 
+import contextlib
 import glob
 import importlib
 import logging
@@ -23,10 +25,11 @@ from fanet.core.sidecar import (
     variant_for,
 )
 from fanet.runtime.bench_report import BenchReport, BenchResult
-from fanet.runtime.benchmark import Budget, measure
+from fanet.runtime.benchmark import Budget, Probe, measure_together, probe
 from fanet.runtime.device_info import TegraStats, device_info
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
+from fanet.runtime.temporal import check_window, require_window
 from fanet.runtime.trt.engine_record import read_record
 
 logger = logging.getLogger(__name__)
@@ -54,29 +57,34 @@ class BenchRequest(NamedTuple):
     work_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "fanet", "bench")
     cache_dir: Optional[str] = None
     force: bool = False  # measure an ONNX that is not a FANet graph
+    temporals: Tuple[int, ...] = ()  # frames per attention window; (): single-frame models
 
 
 class Row(NamedTuple):
     backend: str
     precision: str
     variant: str  # "" or "eager"
+    temporal: Optional[int] = None  # the window of a temporal benchmark (None: not one)
 
     @property
     def label(self) -> str:
-        return " ".join(part for part in (self.backend, self.variant, self.precision) if part)
+        window = "t={}".format(self.temporal) if self.temporal is not None else ""
+        parts = (self.backend, self.variant, self.precision, window)
+        return " ".join(part for part in parts if part)
 
 
 def plan_rows(request: BenchRequest) -> List[Row]:
-    """One row per backend x precision (auto resolved), then PyTorch eager if asked."""
+    """One row per backend x precision x window (auto resolved), then PyTorch eager."""
+    windows = tuple(require_window(w) for w in request.temporals) or (None,)
     rows = []
     for requested in request.backends:
         backend = _auto_backend(request) if requested == "auto" else requested
         entry = backend_entry(backend)
         for precision in request.precisions:
             check_precision(entry, precision)
-            rows.append(Row(backend, precision, ""))
+            rows += [Row(backend, precision, "", window) for window in windows]
     if request.torch_eager:
-        rows.append(Row("torch", "fp32", "eager"))
+        rows += [Row("torch", "fp32", "eager", window) for window in windows]
     return rows
 
 
@@ -134,7 +142,13 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
         logger.warning("no model given and none exported here: RANDOM weights, speed only")
     precision = "fp32" if row.backend == "tensorrt" else row.precision
     return artefacts.bench_onnx(
-        request.weights, request.arch, size, precision, request.work_dir, request.calib_data
+        request.weights,
+        request.arch,
+        size,
+        precision,
+        request.work_dir,
+        request.calib_data,
+        row.temporal or 1,
     )
 
 
@@ -178,7 +192,7 @@ def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
     model = model_for(request, row, size)
     options: dict = {}
     if row.backend == "torch":
-        options = {"fuse": row.variant != "eager"}
+        options = {"fuse": row.variant != "eager", "temporal": row.temporal or 1}
         if row.variant != "eager":
             options.update(channels_last=request.channels_last, cuda_graph=request.cuda_graph)
     elif row.backend == "tensorrt":
@@ -191,6 +205,12 @@ def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
         options = {"threads": request.threads}
     device = None if row.backend == "tensorrt" else request.device
     segmenter = Segmenter.from_file(model, row.backend, device, precision=row.precision, **options)
+    try:
+        name = model if isinstance(model, str) else row.label
+        check_window(segmenter.sidecar.temporal, row.temporal, name, implicit=False)
+    except BaseException:
+        segmenter.close()
+        raise
     if segmenter.input_size is None:  # dynamic graphs and checkpoints: the row's size
         segmenter.input_size = size
     return segmenter
@@ -205,25 +225,43 @@ def run_benchmark(
     interrupted = False
     device = device_info(REPORTED_MODULES)
     with TegraStats() as tegra:
-        # Resolution-major: the rows compared at one size are measured minutes apart at
-        # most, so a shared machine's drift moves them together.
+        # Resolution-major, and the rows of a size measured together, in turn: a shared
+        # machine's drift moves the rows compared alike.
         for size in sizes:
-            for row in rows:
-                label = "{} {}x{}".format(row.label, size[0], size[1])
-                logger.info("measuring %s", label)
-                try:
-                    with open_row(request, row, size) as segmenter:
-                        stats, interrupted = measure(segmenter, size, budget, label=label)
-                except KeyboardInterrupt:
-                    interrupted, stats = True, {}
+            try:
+                measured, interrupted = measure_rows(request, rows, size, budget)
+            except KeyboardInterrupt:
+                measured, interrupted = [{} for _ in rows], True
+            for row, stats in zip(rows, measured):
                 results.append(
                     BenchResult(
-                        row.backend, row.precision, row.variant, row.label, size, metric, stats
+                        row.backend,
+                        row.precision,
+                        row.variant,
+                        row.label,
+                        size,
+                        metric,
+                        stats,
+                        row.temporal,
                     )
                 )
-                if interrupted:
-                    break
             if interrupted:
                 break
     device.update(tegra.summary())
     return BenchReport(metric, budget, device, results, interrupted)
+
+
+def measure_rows(request: BenchRequest, rows: List[Row], size: Size, budget: Budget) -> Any:
+    """Statistics of every row at ``size``, measured together, and whether Ctrl-C stopped
+    them. A temporal model is measured in a session that carries its state."""
+    with contextlib.ExitStack() as opened:
+        probes: List[Probe] = []
+        for row in rows:
+            label = "{} {}x{}".format(row.label, size[0], size[1])
+            logger.info("measuring %s", label)
+            segmenter = opened.enter_context(open_row(request, row, size))
+            session = None
+            if segmenter.sidecar.temporal > 1:
+                session = opened.enter_context(segmenter.temporal_session())
+            probes.append(probe(segmenter, size, label=label, session=session))
+        return measure_together(probes, budget)

@@ -30,6 +30,7 @@ class BenchResult(NamedTuple):
     size: Tuple[int, int]
     metric: str
     stats: Dict[str, Dict[str, float]]
+    temporal: Optional[int] = None  # frames per attention window, in a temporal benchmark
 
     @property
     def resolution(self) -> str:
@@ -52,6 +53,7 @@ class BenchResult(NamedTuple):
             "metric": self.metric,
             "fps": self.fps,
             "stats": self.stats,
+            "temporal": self.temporal,
         }
 
 
@@ -123,8 +125,24 @@ def method_text(report: BenchReport) -> str:
     )
 
 
-def as_table(report: BenchReport) -> str:
-    rows = grid(report)
+def per_frame(report: BenchReport) -> List[List[str]]:
+    """Header + one row per result of a temporal benchmark: mean and max milliseconds per
+    frame of the chosen metric (the paper's Table VIII); empty when there is none."""
+    temporal = [r for r in report.results if r.temporal is not None]
+    if not temporal:
+        return []
+    rows = [["backend / precision / frames", "resolution", "mean ms", "max ms"]]
+    for result in temporal:
+        stats = result.stats.get(report.metric)
+        figures = ["{:.1f}".format(stats[k]) for k in ("mean_ms", "max_ms")] if stats else ["-"] * 2
+        rows.append([result.label, result.resolution] + figures)
+    return rows
+
+
+PER_FRAME_TITLE = "Per frame, the attention state carried from frame to frame (Table VIII):"
+
+
+def _text_table(rows: List[List[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
@@ -133,14 +151,27 @@ def as_table(report: BenchReport) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n\n" + method_text(report) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table(rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def as_table(report: BenchReport) -> str:
+    text = _text_table(grid(report))
+    if per_frame(report):
+        text += "\n" + PER_FRAME_TITLE + "\n" + _text_table(per_frame(report))
+    return text + "\n" + method_text(report) + "\n"
 
 
 def as_markdown(report: BenchReport) -> str:
-    rows = grid(report)
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return "\n".join(lines) + "\n\n" + method_text(report) + "\n"
+    text = _markdown_table(grid(report))
+    if per_frame(report):
+        text += "\n" + PER_FRAME_TITLE + "\n\n" + _markdown_table(per_frame(report))
+    return text + "\n" + method_text(report) + "\n"
 
 
 CSV_STATISTICS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
@@ -150,7 +181,9 @@ def as_csv(report: BenchReport) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream)
     writer.writerow(
-        ["backend", "precision", "variant", "resolution", "metric", "fps"] + list(CSV_STATISTICS)
+        ["backend", "precision", "variant", "resolution", "metric", "fps"]
+        + list(CSV_STATISTICS)
+        + ["temporal"]
     )
     for result in report.results:
         stats = result.stats.get(report.metric, {})
@@ -164,6 +197,7 @@ def as_csv(report: BenchReport) -> str:
                 result.fps,
             ]
             + [stats.get(key) for key in CSV_STATISTICS]
+            + [result.temporal]
         )
     return stream.getvalue()
 

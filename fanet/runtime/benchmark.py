@@ -6,9 +6,11 @@ Three figures per iteration, each a different question:
 - ``host``: ``backend.infer`` wall time: copy in + compute + copy out, synchronised.
 - ``pipeline``: uint8 image -> labels at the image's size (preprocess, infer, upsample,
   argmax), as a robot would call ``Segmenter``.
-Warm-up runs for a fixed time first; results holding NaN or Inf are refused. The metrics
-are measured in turn, one iteration of each per round, so a machine that speeds up or
-slows down during the run moves them all alike and their ratios stay fair.
+Warm-up runs for a fixed time first; results holding NaN or Inf are refused. The metrics,
+and the rows measured together (``measure_together``), are measured in turn, one
+iteration of each per round, so a machine that speeds up or slows down during the run
+moves them all alike and their ratios stay fair. A temporal model is measured frame by
+frame with its state carried (mean and max per frame: the paper's Table VIII).
 """
 
 import logging
@@ -19,6 +21,7 @@ import numpy as np
 
 from fanet.core.errors import FanetError
 from fanet.runtime.segmenter import Segmenter
+from fanet.runtime.temporal import TemporalSession
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +113,65 @@ def _check_finite(outputs: Dict[str, np.ndarray], label: str) -> None:
             )
 
 
+class Probe(NamedTuple):
+    """One row's measurement, ready to run: a step per metric, each returning its own ms
+    (or None, to be wall-timed)."""
+
+    label: str
+    steps: Dict[str, Callable[[], Optional[float]]]
+
+
+def probe(
+    segmenter: Segmenter,
+    size: Tuple[int, int],
+    metrics: Tuple[str, ...] = METRICS,
+    label: str = "",
+    seed: int = 0,
+    session: Optional[TemporalSession] = None,
+) -> Probe:
+    """The steps measuring ``segmenter`` on a ``size`` (H, W) random uint8 image; a
+    temporal model runs in ``session``, which carries its state from frame to frame."""
+    backend = segmenter.backend
+    image = np.random.RandomState(seed).randint(0, 256, size=(size[0], size[1], 3))
+    image = image.astype(np.uint8)
+    feed = segmenter.inputs(image)
+    _check_finite(backend.infer(feed), label)
+    labels_of = session if session is not None else segmenter
+    steps: Dict[str, Callable[[], Optional[float]]] = {
+        "compute": lambda: backend.compute_ms(feed),
+        "host": lambda: _timed(lambda: backend.infer(feed)),
+        "pipeline": lambda: _timed(lambda: labels_of(image)),
+    }
+    if "compute" in metrics and backend.compute_ms(feed) is None:  # CPU: no transfers,
+        metrics = tuple(metric for metric in metrics if metric != "compute")  # = host
+    return Probe(label, {metric: steps[metric] for metric in metrics})
+
+
+def measure_together(
+    probes: List[Probe], budget: Budget
+) -> Tuple[List[Dict[str, Dict[str, float]]], bool]:
+    """Statistics per metric of each probe, all measured in turn (one iteration of each
+    metric of each probe per round), and whether Ctrl-C stopped them (the figures so far
+    are returned)."""
+    steps = {
+        "{}: {}".format(probe.label, metric): step
+        for probe in probes
+        for metric, step in probe.steps.items()
+    }
+    timing = _rounds(steps, budget, " / ".join(probe.label for probe in probes))
+    results = []
+    for probe in probes:
+        stats: Dict[str, Dict[str, float]] = {}
+        for metric in probe.steps:
+            key = "{}: {}".format(probe.label, metric)
+            if timing.times_ms[key]:
+                stats[metric] = summarize(timing.times_ms[key], timing.wall_s[key])
+        if "compute" not in stats and "host" in stats:
+            stats["compute"] = dict(stats["host"], same_as_host=1.0)
+        results.append(stats)
+    return results, timing.interrupted
+
+
 def measure(
     segmenter: Segmenter,
     size: Tuple[int, int],
@@ -120,27 +182,8 @@ def measure(
 ) -> Tuple[Dict[str, Dict[str, float]], bool]:
     """Statistics per metric for ``segmenter`` on ``size`` (H, W) random uint8 images,
     and whether Ctrl-C stopped the measurement (the figures so far are returned)."""
-    backend = segmenter.backend
-    image = np.random.RandomState(seed).randint(0, 256, size=(size[0], size[1], 3))
-    image = image.astype(np.uint8)
-    feed = segmenter.inputs(image)
-    _check_finite(backend.infer(feed), label)
-    steps: Dict[str, Callable[[], Optional[float]]] = {
-        "compute": lambda: backend.compute_ms(feed),
-        "host": lambda: _timed(lambda: backend.infer(feed)),
-        "pipeline": lambda: _timed(lambda: segmenter(image)),
-    }
-    if "compute" in metrics and backend.compute_ms(feed) is None:  # CPU: no transfers,
-        metrics = tuple(metric for metric in metrics if metric != "compute")  # = host
-    timing = _rounds({metric: steps[metric] for metric in metrics}, budget, label)
-    results = {
-        metric: summarize(timing.times_ms[metric], timing.wall_s[metric])
-        for metric in metrics
-        if timing.times_ms[metric]
-    }
-    if "compute" not in results and "host" in results:
-        results["compute"] = dict(results["host"], same_as_host=1.0)
-    return results, timing.interrupted
+    results, interrupted = measure_together([probe(segmenter, size, metrics, label, seed)], budget)
+    return results[0], interrupted
 
 
 def _timed(call: Callable[[], Any]) -> float:

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--precision fp32 --precision int8 --torch-eager --markdown",
             "fanet-trt-bench --weights fanet18.pth --backend torch --device cuda --precision fp16 "
             "--channels-last --cuda-graph --res paper --json --plot fps.png",
+            "fanet-trt-bench --res 512x1024 --temporal 1 --temporal 2 --temporal 4 "
+            "--temporal 8   # per-frame time of temporal attention (Table VIII)",
         ],
     )
     model = parser.add_argument_group("model (default: exported ONNX here, else random weights)")
@@ -91,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--channels-last", action="store_true", help="torch: channels-last")
     what.add_argument("--cuda-graph", action="store_true", help="torch/tensorrt: CUDA graphs")
     what.add_argument("--threads", type=positive_int, help="onnxruntime CPU threads")
+    what.add_argument(
+        "--temporal",
+        action="append",
+        type=int,
+        metavar="T",
+        help="attention over T frames, the state carried from frame to frame: per-frame "
+        "mean and max time, as the paper's Table VIII (repeatable; needed for temporal "
+        "exports)",
+    )
     how = parser.add_argument_group("how long")
     how.add_argument(
         "--warmup", type=non_negative_seconds, default=2.0, help="warm-up seconds (default 2)"
@@ -150,6 +161,7 @@ def request_from_args(args: argparse.Namespace) -> "BenchRequest":
         work_dir=args.work_dir,
         cache_dir=args.cache_dir,
         force=args.force,
+        temporals=tuple(args.temporal or ()),
     )
 
 

@@ -133,7 +133,7 @@ def test_bad_requests(exported_trained, args, code, message):
 
 
 def test_ctrl_c_prints_what_was_measured(exported_trained, monkeypatch, capsys):
-    real_measure = benchmark.measure
+    real_measure = benchmark.measure_together
     calls = []
 
     def interrupted_second_time(*args, **kwargs):
@@ -142,7 +142,7 @@ def test_ctrl_c_prints_what_was_measured(exported_trained, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real_measure(*args, **kwargs)
 
-    monkeypatch.setattr(bench_plan, "measure", interrupted_second_time)
+    monkeypatch.setattr(bench_plan, "measure_together", interrupted_second_time)
     code = bench.main(
         [
             "--onnx",
@@ -294,3 +294,35 @@ def test_concurrent_int8_benchmarks_share_one_work_dir(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in names if n.endswith((".part", ".lock")) or n.startswith(".")], names
     assert len(list((tmp_path / "synthetic_64x128").rglob("*_leftImg8bit.png"))) == 16
+
+
+def test_temporal_rows_report_per_frame_time(tmp_path, capsys):
+    """Random weights exported on the fly per window; the state carried frame to frame."""
+    args = ["--res", "64x128", "--backend", "onnxruntime", "--work-dir", str(tmp_path), *FAST]
+    assert bench.main([*args, "--temporal", "1", "--temporal", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "onnxruntime fp32 t=1" in table and "onnxruntime fp32 t=2" in table
+    assert "Per frame, the attention state carried from frame to frame (Table VIII):" in table
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
+        "random-fanet18_64x128.onnx",
+        "random-fanet18_64x128_t2.onnx",
+    ]
+    assert bench.main([*args, "--temporal", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    (entry,) = report["results"]
+    assert entry["temporal"] == 2 and entry["stats"]["host"]["iterations"] == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "is temporal (2 frames): pass --temporal 2 to run it on frames in turn"),
+        (["--temporal", "3"], "attends to 2 frames, not 3: export it with --temporal 3"),
+        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
+    ],
+)
+def test_a_temporal_graph_needs_its_window(temporal_export, extra, message):
+    args = ["--onnx", str(temporal_export), "--res", "64x128", "--backend", "onnxruntime"]
+    code, _, stderr = _run(*args, *FAST, *extra)
+    assert code == 1 and message in stderr and "Traceback" not in stderr
