@@ -72,9 +72,17 @@ class Timing(NamedTuple):
     interrupted: bool
 
 
-def _rounds(steps: Dict[str, Callable[[], Optional[float]]], budget: Budget, label: str) -> Timing:
+Steps = Dict[str, Callable[[], Optional[float]]]
+
+
+def _rounds(groups: List[Tuple[Callable[[], Any], Steps]], budget: Budget, label: str) -> Timing:
     """Run every step (returning its own ms, or None to be wall-timed) once per round,
-    within ``budget``: its seconds and iterations count per step, as if each ran alone."""
+    within ``budget``: its seconds and iterations count per step, as if each ran alone.
+
+    Steps come in groups (the metrics of one model); with several groups, each group's
+    first callable runs unmeasured before its steps, so a model measured right after
+    another finds its weights in the caches again, as it would running alone."""
+    steps = {name: step for _, group in groups for name, step in group.items()}
     times: Dict[str, List[float]] = {name: [] for name in steps}
     wall = dict.fromkeys(steps, 0.0)
     rounds = 0
@@ -85,12 +93,15 @@ def _rounds(steps: Dict[str, Callable[[], Optional[float]]], budget: Budget, lab
                 step()
         last_report = time.perf_counter()
         while not budget.done(rounds, sum(wall.values()) / len(steps)):
-            for name, step in steps.items():
-                before = time.perf_counter()
-                measured = step()
-                elapsed = time.perf_counter() - before
-                wall[name] += elapsed
-                times[name].append(measured if measured is not None else elapsed * 1e3)
+            for rewarm, group in groups:
+                if len(groups) > 1:
+                    rewarm()
+                for name, step in group.items():
+                    before = time.perf_counter()
+                    measured = step()
+                    elapsed = time.perf_counter() - before
+                    wall[name] += elapsed
+                    times[name].append(measured if measured is not None else elapsed * 1e3)
             rounds += 1
             if time.perf_counter() - last_report > PROGRESS_SECONDS:
                 medians = ", ".join(
@@ -115,10 +126,11 @@ def _check_finite(outputs: Dict[str, np.ndarray], label: str) -> None:
 
 class Probe(NamedTuple):
     """One row's measurement, ready to run: a step per metric, each returning its own ms
-    (or None, to be wall-timed)."""
+    (or None, to be wall-timed), and an inference that warms the model up again."""
 
     label: str
-    steps: Dict[str, Callable[[], Optional[float]]]
+    steps: Steps
+    rewarm: Callable[[], Any] = lambda: None
 
 
 def probe(
@@ -137,28 +149,27 @@ def probe(
     feed = segmenter.inputs(image)
     _check_finite(backend.infer(feed), label)
     labels_of = session if session is not None else segmenter
-    steps: Dict[str, Callable[[], Optional[float]]] = {
+    steps: Steps = {
         "compute": lambda: backend.compute_ms(feed),
         "host": lambda: _timed(lambda: backend.infer(feed)),
         "pipeline": lambda: _timed(lambda: labels_of(image)),
     }
     if "compute" in metrics and backend.compute_ms(feed) is None:  # CPU: no transfers,
         metrics = tuple(metric for metric in metrics if metric != "compute")  # = host
-    return Probe(label, {metric: steps[metric] for metric in metrics})
+    return Probe(label, {metric: steps[metric] for metric in metrics}, lambda: backend.infer(feed))
 
 
 def measure_together(
     probes: List[Probe], budget: Budget
 ) -> Tuple[List[Dict[str, Dict[str, float]]], bool]:
     """Statistics per metric of each probe, all measured in turn (one iteration of each
-    metric of each probe per round), and whether Ctrl-C stopped them (the figures so far
-    are returned)."""
-    steps = {
-        "{}: {}".format(probe.label, metric): step
+    metric of each probe per round, each probe warmed up again first), and whether
+    Ctrl-C stopped them (the figures so far are returned)."""
+    groups = [
+        (probe.rewarm, {"{}: {}".format(probe.label, m): step for m, step in probe.steps.items()})
         for probe in probes
-        for metric, step in probe.steps.items()
-    }
-    timing = _rounds(steps, budget, " / ".join(probe.label for probe in probes))
+    ]
+    timing = _rounds(groups, budget, " / ".join(probe.label for probe in probes))
     results = []
     for probe in probes:
         stats: Dict[str, Dict[str, float]] = {}
