@@ -1,0 +1,132 @@
+"""fanet-eval: Cityscapes mIoU of checkpoints, ONNX graphs and engines, side by side
+(Python 3.6 compatible: on a Jetson it evaluates engines with numpy, OpenCV, TensorRT and
+the cityscapesscripts label table alone).
+
+Each model runs through the runtime at its own input size, labels at the image's size;
+the table lists per-class IoU in the paper's Table IV order, one column per model, then
+mIoU, pixel accuracy and each model's pixel agreement with the first.
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+from typing import Any, Callable, List, Optional
+
+from fanet.cli.common import new_parser, positive_int, run_command
+from fanet.core.errors import ConfigError
+
+PROG = "fanet-eval"
+logger = logging.getLogger("fanet.cli.device.eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fanet.runtime.evaluation import LABEL_KINDS
+    from fanet.runtime.registry import BACKEND_NAMES
+
+    parser = new_parser(
+        PROG,
+        "Evaluate FANet models on labelled images: per-class IoU, mIoU and pixel accuracy "
+        "(the official Cityscapes definitions and label table), one column per model, and "
+        "each model's pixel agreement with the first (FP32 / FP16 / INT8 side by side).",
+        [
+            "fanet-eval --model fanet18.pth --cityscapes /data/cityscapes",
+            "fanet-eval --model out/fanet18_512x1024.onnx --model out/fanet18_512x1024_fp16.onnx "
+            "--model out/fanet18_512x1024_int8_onnxruntime.onnx --cityscapes D --limit 100",
+            "fanet-eval --model fanet18_fp16.engine --cityscapes D --json > miou.json",
+            "fanet-eval --model fanet18.pth --images scenes/img --labels scenes/gt",
+        ],
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="checkpoint (.pth), ONNX or engine; repeatable (the first is the reference)",
+    )
+    data = parser.add_argument_group("data (a Cityscapes root, or two folders)")
+    data.add_argument("--cityscapes", metavar="ROOT", help="holds leftImg8bit/ and gtFine/")
+    data.add_argument("--split", default="val", help="Cityscapes split (default val)")
+    data.add_argument("--images", metavar="DIR", help="images (instead of --cityscapes)")
+    data.add_argument("--labels", metavar="DIR", help="label PNGs named as the images")
+    data.add_argument(
+        "--label-kind",
+        choices=LABEL_KINDS,
+        help="label PNG values (default: label_ids for Cityscapes, train_ids for folders)",
+    )
+    data.add_argument("--limit", type=positive_int, help="evaluate the first N images")
+    run = parser.add_argument_group("how to run the models")
+    run.add_argument("--backend", default="auto", choices=BACKEND_NAMES)
+    run.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
+    parser.add_argument("--json", action="store_true", help="print JSON (a miou per model)")
+    return parser
+
+
+def _pairs(args: argparse.Namespace) -> Any:
+    from fanet.runtime.evaluation import cityscapes_pairs, folder_pairs
+
+    if args.cityscapes and (args.images or args.labels):
+        raise ConfigError("give --cityscapes, or --images and --labels, not both")
+    if args.cityscapes:
+        return cityscapes_pairs(args.cityscapes, args.split), args.label_kind or "label_ids"
+    if not (args.images and args.labels):
+        raise ConfigError("no data: pass --cityscapes ROOT, or --images DIR and --labels DIR")
+    return folder_pairs(args.images, args.labels), args.label_kind or "train_ids"
+
+
+def predictor(segmenter: Any, stack: contextlib.ExitStack) -> Callable[[Any], Any]:
+    """Labels of one image; a temporal model sees each image as a sequence of its own."""
+    if segmenter.sidecar.temporal == 1:
+        return segmenter
+    session = stack.enter_context(segmenter.temporal_session())
+
+    def fresh(image: Any) -> Any:
+        session.reset()
+        return session(image)
+
+    return fresh
+
+
+def _main(args: argparse.Namespace) -> int:
+    from fanet.runtime.evaluation import as_json, as_table, evaluate, label_table
+    from fanet.runtime.segmenter import Segmenter
+
+    pairs, kind = _pairs(args)
+    table = label_table(kind)
+    names = [os.path.splitext(os.path.basename(path))[0] for path in args.model]
+    with contextlib.ExitStack() as stack:
+        predictors = []
+        for path in args.model:
+            segmenter = stack.enter_context(Segmenter.from_file(path, args.backend, args.device))
+            if segmenter.sidecar.num_classes != 19:
+                raise ConfigError(
+                    "{} predicts {} classes; Cityscapes evaluation needs the 19 train IDs".format(
+                        path, segmenter.sidecar.num_classes
+                    )
+                )
+            predictors.append(predictor(segmenter, stack))
+        report = evaluate(predictors, pairs, table, limit=args.limit, progress=_progress)
+    if args.json:
+        print(json.dumps(as_json(report, names), indent=2, sort_keys=True))
+    else:
+        print(as_table(report, names), end="")
+    return 0
+
+
+def _progress(items: Any, total: int) -> Any:
+    """A tqdm bar with ETA (none with -q, or without tqdm)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    quiet = logger.getEffectiveLevel() > logging.INFO
+    return tqdm(items, total=total, unit="image", desc=PROG, disable=quiet)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_command(PROG, build_parser, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,292 @@
+"""Accuracy on labelled images: Cityscapes IoU per class, mIoU and pixel accuracy for any
+model the runtime runs (Python 3.6 compatible).
+
+Pairs come from a Cityscapes root (``leftImg8bit/<split>/*/*_leftImg8bit.png`` with
+``gtFine/<split>/*/*_gtFine_labelIds.png``) or from a folder of images and a folder of label
+PNGs matched by file stem. Cityscapes label IDs become the 19 train IDs (255: ignored)
+through the official table of the ``cityscapesscripts`` package. Scores follow its
+evaluation: a class's IoU is TP / (TP + FP + FN) over the pixels whose truth is not ignored,
+and classes that neither the truth nor a prediction holds are left out of the mean.
+
+Images without a label, labels of another size than their image and label IDs outside the
+table are skipped (or, for unknown IDs, ignored) and counted, never silently.
+"""
+
+import logging
+import os
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from fanet.core.errors import FanetError, require
+from fanet.core.labels import IGNORE
+from fanet.core.media import find_files, is_image_name
+from fanet.core.metrics import confusion_matrix
+
+logger = logging.getLogger(__name__)
+
+CITYSCAPES_IMAGE = "_leftImg8bit.png"
+CITYSCAPES_LABEL = "_gtFine_labelIds.png"
+LABEL_KINDS = ("label_ids", "train_ids")  # Cityscapes label IDs, or train IDs already
+LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds", "_trainIds", "_gtFine_trainIds")
+
+
+class EvaluationError(FanetError):
+    """Labelled data cannot be read or evaluated."""
+
+
+class Pair(NamedTuple):
+    name: str
+    image: str
+    label: str
+
+
+class Pairs(NamedTuple):
+    """Image/label pairs found, and the images found without a label."""
+
+    pairs: List[Pair]
+    unlabelled: List[str]
+
+
+def cityscapes_pairs(root: str, split: str = "val") -> Pairs:
+    """The pairs of a Cityscapes root's ``split``; ``EvaluationError`` for an empty one."""
+    images_dir = os.path.join(root, "leftImg8bit", split)
+    if not os.path.isdir(images_dir):
+        splits = os.path.join(root, "leftImg8bit")
+        found = sorted(os.listdir(splits)) if os.path.isdir(splits) else []
+        raise EvaluationError(
+            "{} has no leftImg8bit/{} folder (splits found: {})".format(
+                root, split, ", ".join(found) or "none: is it a Cityscapes root?"
+            )
+        )
+    images = find_files(images_dir, lambda name: name.endswith(CITYSCAPES_IMAGE))
+    if not images:
+        raise EvaluationError("no *{} images in {}".format(CITYSCAPES_IMAGE, images_dir))
+    pairs, unlabelled = [], []
+    for image in images:
+        folder, name = os.path.split(os.path.relpath(image, images_dir))
+        stem = name[: -len(CITYSCAPES_IMAGE)]
+        label = os.path.join(root, "gtFine", split, folder, stem + CITYSCAPES_LABEL)
+        if os.path.isfile(label):
+            pairs.append(Pair(stem, image, label))
+        else:
+            unlabelled.append(image)
+    return Pairs(pairs, unlabelled)
+
+
+def folder_pairs(images_dir: str, labels_dir: str) -> Pairs:
+    """Images and label PNGs matched by stem (label stems may end in ``_labelIds``,
+    ``_trainIds`` or ``_gtFine_labelIds``)."""
+    for folder in (images_dir, labels_dir):
+        if not os.path.isdir(folder):
+            raise EvaluationError("no such folder: {}".format(folder))
+    labels = {}
+    for path in find_files(labels_dir, lambda name: name.lower().endswith(".png")):
+        labels[_stem(path, LABEL_SUFFIXES)] = path
+    label_files = set(labels.values())  # the same folder may hold both
+    images = [p for p in find_files(images_dir, is_image_name) if p not in label_files]
+    if not images:
+        raise EvaluationError("no images in {}".format(images_dir))
+    pairs, unlabelled = [], []
+    for image in images:
+        stem = _stem(image, ("_leftImg8bit",))
+        if stem in labels:
+            pairs.append(Pair(stem, image, labels[stem]))
+        else:
+            unlabelled.append(image)
+    return Pairs(pairs, unlabelled)
+
+
+def _stem(path: str, suffixes: Tuple[str, ...]) -> str:
+    """The file's stem without the first of ``suffixes`` it ends in."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    for suffix in suffixes:
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+class LabelTable(NamedTuple):
+    """How label PNG values become train IDs: a 256-entry lookup, which values are known,
+    and the class names in train-ID order."""
+
+    lookup: np.ndarray
+    known: np.ndarray  # bool, 256
+    names: List[str]
+
+
+def label_table(kind: str = "label_ids") -> LabelTable:
+    """The official Cityscapes table (``cityscapesscripts``); for ``train_ids``, 0-18 and
+    255 as they are."""
+    if kind not in LABEL_KINDS:
+        raise EvaluationError("unknown label kind {!r}; choose label_ids or train_ids".format(kind))
+    labels = require("cityscapesscripts.helpers.labels", "eval").labels
+    names = [""] * 19
+    lookup = np.full(256, IGNORE, np.uint8)
+    known = np.zeros(256, bool)
+    for label in labels:
+        if 0 <= label.trainId < 19:
+            names[label.trainId] = label.name
+        if kind == "label_ids" and 0 <= label.id < 256:
+            known[label.id] = True
+            lookup[label.id] = label.trainId if 0 <= label.trainId < 19 else IGNORE
+    if kind == "train_ids":
+        lookup[:19] = np.arange(19, dtype=np.uint8)
+        known[:19] = known[IGNORE] = True
+    return LabelTable(lookup, known, names)
+
+
+class Scores(NamedTuple):
+    """One model's accumulated confusion (rows: truth, columns: prediction)."""
+
+    confusion: np.ndarray
+
+    def iou(self) -> np.ndarray:
+        """Per-class IoU, NaN where neither the truth nor a prediction holds the class."""
+        confusion = self.confusion.astype(np.float64)
+        true_positive = np.diag(confusion)
+        union = confusion.sum(0) + confusion.sum(1) - true_positive
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(union > 0, true_positive / np.maximum(union, 1), np.nan)
+
+    def miou(self) -> float:
+        iou = self.iou()
+        return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+
+    def pixel_accuracy(self) -> float:
+        total = self.confusion.sum()
+        return float(np.trace(self.confusion) / total) if total else float("nan")
+
+
+class Report(NamedTuple):
+    """What an evaluation measured: scores per model, agreement of each with the first
+    (fraction of all pixels with the same label), and what was skipped."""
+
+    names: List[str]  # class names, train-ID order
+    scores: List[Scores]
+    agreement: List[float]
+    images: int
+    skipped: Dict[str, List[str]]  # reason -> files
+    unknown_pixels: int  # pixels of label IDs outside the table (ignored)
+
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # BGR image -> H x W train IDs
+
+
+def evaluate(
+    predictors: List[Predictor],
+    pairs: Pairs,
+    table: LabelTable,
+    num_classes: int = 19,
+    limit: Optional[int] = None,
+    progress: Callable[[Iterable[Pair], int], Iterable[Pair]] = lambda items, total: items,
+) -> Report:
+    """Run every predictor on each pair (read once) and accumulate its scores."""
+    import cv2
+
+    chosen = pairs.pairs[:limit] if limit else pairs.pairs
+    if not chosen:
+        raise EvaluationError("no labelled images to evaluate")
+    confusions = [np.zeros((num_classes, num_classes), np.int64) for _ in predictors]
+    agreeing = [0] * len(predictors)
+    pixels, images, unknown = 0, 0, 0
+    skipped: Dict[str, List[str]] = {"without a label": list(pairs.unlabelled)}
+    for pair in progress(chosen, len(chosen)):
+        image = cv2.imread(pair.image, cv2.IMREAD_COLOR)
+        raw = cv2.imread(pair.label, cv2.IMREAD_UNCHANGED)
+        if image is None or raw is None:
+            unreadable = pair.image if image is None else pair.label
+            skipped.setdefault("unreadable", []).append(unreadable)
+            continue
+        if raw.ndim != 2 or raw.shape != image.shape[:2]:
+            skipped.setdefault("label of another size or not one channel", []).append(pair.label)
+            continue
+        raw = raw.astype(np.int64)
+        outside = (raw > 255) | ~table.known[np.clip(raw, 0, 255)]
+        unknown += int(outside.sum())
+        truth = np.where(outside, IGNORE, table.lookup[np.clip(raw, 0, 255)])
+        valid = truth != IGNORE
+        first = None
+        for index, predict in enumerate(predictors):
+            labels = predict(image)
+            confusions[index] += confusion_matrix(truth[valid], labels[valid], num_classes)
+            first = labels if first is None else first
+            agreeing[index] += int(np.count_nonzero(labels == first))
+        pixels += truth.size
+        images += 1
+    if not images:
+        raise EvaluationError(
+            "none of the {} labelled images could be evaluated".format(len(chosen))
+        )
+    _warn(skipped, unknown)
+    return Report(
+        table.names,
+        [Scores(confusion) for confusion in confusions],
+        [count / pixels for count in agreeing],
+        images,
+        {reason: files for reason, files in skipped.items() if files},
+        unknown,
+    )
+
+
+def _warn(skipped: Dict[str, List[str]], unknown: int) -> None:
+    for reason, files in skipped.items():
+        if files:
+            logger.warning("skipped %d images %s (first: %s)", len(files), reason, files[0])
+    if unknown:
+        logger.warning(
+            "%d pixels hold label IDs outside the Cityscapes table: counted as ignored", unknown
+        )
+
+
+def as_json(report: Report, models: List[str]) -> Dict[str, Any]:
+    """The report as a JSON object: a ``miou`` field (0-1) per model, and the rest."""
+    return {
+        "images": report.images,
+        "skipped": {reason: len(files) for reason, files in report.skipped.items()},
+        "unknown_label_pixels": report.unknown_pixels,
+        "models": [
+            {
+                "model": model,
+                "miou": _number(scores.miou()),
+                "pixel_accuracy": _number(scores.pixel_accuracy()),
+                "agreement_with_first": agreement,
+                "iou": {name: _number(v) for name, v in zip(report.names, scores.iou())},
+            }
+            for model, scores, agreement in zip(models, report.scores, report.agreement)
+        ],
+    }
+
+
+def _number(value: float) -> Optional[float]:
+    return None if np.isnan(value) else float(value)
+
+
+def as_table(report: Report, models: List[str]) -> str:
+    """Per-class IoU (%) in the paper's Table IV order, one column per model, then mIoU,
+    pixel accuracy and agreement with the first model."""
+    headers = ["class"] + models
+    rows = [
+        [name] + [_percent(scores.iou()[index]) for scores in report.scores]
+        for index, name in enumerate(report.names)
+    ]
+    rows.append(["mIoU"] + [_percent(scores.miou()) for scores in report.scores])
+    rows.append(["pixel accuracy"] + [_percent(s.pixel_accuracy()) for s in report.scores])
+    rows.append(["agreement with " + models[0]] + [_percent(a) for a in report.agreement])
+    widths = [max(len(row[i]) for row in [headers] + rows) for i in range(len(headers))]
+
+    def line(cells: List[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths))
+        )
+
+    rule = "  ".join("-" * width for width in widths)
+    body = [line(headers), rule] + [line(row) for row in rows[:-3]] + [rule]
+    body += [line(row) for row in rows[-3:]]
+    note = "{} images; % of pixels; '-': a class neither truth nor prediction holds"
+    return "\n".join(body) + "\n\n" + note.format(report.images) + "\n"
+
+
+def _percent(value: float) -> str:
+    return "-" if np.isnan(value) else "{:.2f}".format(100 * value)
