@@ -27,6 +27,13 @@ from fanet.core.sidecar import (
 from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, Probe, measure_together, probe
 from fanet.runtime.device_info import TegraStats, device_info
+from fanet.runtime.evaluation import (
+    Predictor,
+    cityscapes_pairs,
+    evaluate,
+    label_table,
+    one_frame_each,
+)
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -58,6 +65,8 @@ class BenchRequest(NamedTuple):
     cache_dir: Optional[str] = None
     force: bool = False  # measure an ONNX that is not a FANet graph
     temporals: Tuple[int, ...] = ()  # frames per attention window; (): single-frame models
+    data: Optional[str] = None  # a Cityscapes root: each row's mIoU on its val split
+    data_limit: Optional[int] = None  # the first N images of it
 
 
 class Row(NamedTuple):
@@ -229,10 +238,10 @@ def run_benchmark(
         # machine's drift moves the rows compared alike.
         for size in sizes:
             try:
-                measured, interrupted = measure_rows(request, rows, size, budget)
+                measured, accuracy, interrupted = measure_rows(request, rows, size, budget)
             except KeyboardInterrupt:
-                measured, interrupted = [{} for _ in rows], True
-            for row, stats in zip(rows, measured):
+                measured, accuracy, interrupted = [{} for _ in rows], [None] * len(rows), True
+            for row, stats, miou in zip(rows, measured, accuracy):
                 results.append(
                     BenchResult(
                         row.backend,
@@ -243,6 +252,7 @@ def run_benchmark(
                         metric,
                         stats,
                         row.temporal,
+                        miou,
                     )
                 )
             if interrupted:
@@ -252,10 +262,13 @@ def run_benchmark(
 
 
 def measure_rows(request: BenchRequest, rows: List[Row], size: Size, budget: Budget) -> Any:
-    """Statistics of every row at ``size``, measured together, and whether Ctrl-C stopped
-    them. A temporal model is measured in a session that carries its state."""
+    """Statistics of every row at ``size``, measured together, each row's mIoU on
+    ``request.data`` (None without), and whether Ctrl-C stopped them. A temporal model is
+    measured in a session that carries its state."""
+    pairs = cityscapes_pairs(request.data, "val") if request.data else None
     with contextlib.ExitStack() as opened:
         probes: List[Probe] = []
+        predictors: List[Predictor] = []
         for row in rows:
             label = "{} {}x{}".format(row.label, size[0], size[1])
             logger.info("measuring %s", label)
@@ -264,4 +277,12 @@ def measure_rows(request: BenchRequest, rows: List[Row], size: Size, budget: Bud
             if segmenter.sidecar.temporal > 1:
                 session = opened.enter_context(segmenter.temporal_session())
             probes.append(probe(segmenter, size, label=label, session=session))
-        return measure_together(probes, budget)
+            predictors.append(one_frame_each(session) if session else segmenter)
+        measured, interrupted = measure_together(probes, budget)
+        if pairs is None or interrupted:
+            return measured, [None] * len(rows), interrupted
+        table = label_table("label_ids")
+        report = evaluate(predictors, pairs, table, limit=request.data_limit)
+        accuracy = [scores.miou() for scores in report.scores]
+        logger.info("mIoU on %d images of %s: %s", report.images, request.data, accuracy)
+        return measured, accuracy, interrupted

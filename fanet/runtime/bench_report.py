@@ -6,6 +6,7 @@ Python 3.6 compatible; matplotlib is imported only for ``--plot``.
 import csv
 import io
 import json
+import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from fanet.core.files import atomic_write
@@ -31,6 +32,7 @@ class BenchResult(NamedTuple):
     metric: str
     stats: Dict[str, Dict[str, float]]
     temporal: Optional[int] = None  # frames per attention window, in a temporal benchmark
+    miou: Optional[float] = None  # on the --data images (0-1), when asked
 
     @property
     def resolution(self) -> str:
@@ -54,6 +56,7 @@ class BenchResult(NamedTuple):
             "fps": self.fps,
             "stats": self.stats,
             "temporal": self.temporal,
+            "miou": None if self.miou is None or math.isnan(self.miou) else self.miou,
         }
 
 
@@ -88,19 +91,26 @@ def _unique(results: List[BenchResult], key: str) -> List[str]:
     return seen
 
 
-def _cell(results: List[BenchResult], label: str, resolution: str) -> str:
+def _cell(results: List[BenchResult], label: str, resolution: str, field: str = "fps") -> str:
     for result in results:
         if result.label == label and result.resolution == resolution:
-            return "-" if result.fps is None else "{:.1f}".format(result.fps)
+            value = getattr(result, field)
+            if value is None or math.isnan(value):  # not measured, or no class to score
+                return "-"
+            return "{:.1f}".format(value) if field == "fps" else "{:.2f}".format(100 * value)
     return "-"
 
 
 def grid(report: BenchReport) -> List[List[str]]:
-    """Header + one row per backend x precision, FPS of the chosen metric per resolution."""
+    """Header + one row per backend x precision, FPS of the chosen metric per resolution,
+    then the mIoU (%) per resolution when the benchmark evaluated on data."""
     columns = _unique(report.results, "resolution")
-    rows = [["backend / precision"] + columns]
+    accuracy = columns if any(r.miou is not None for r in report.results) else []
+    rows = [["backend / precision"] + columns + ["mIoU " + column for column in accuracy]]
     for label in _unique(report.results, "label"):
-        rows.append([label] + [_cell(report.results, label, column) for column in columns])
+        cells = [_cell(report.results, label, column) for column in columns]
+        cells += [_cell(report.results, label, column, "miou") for column in accuracy]
+        rows.append([label] + cells)
     return rows
 
 
@@ -183,7 +193,7 @@ def as_csv(report: BenchReport) -> str:
     writer.writerow(
         ["backend", "precision", "variant", "resolution", "metric", "fps"]
         + list(CSV_STATISTICS)
-        + ["temporal"]
+        + ["temporal", "miou"]
     )
     for result in report.results:
         stats = result.stats.get(report.metric, {})
@@ -197,7 +207,7 @@ def as_csv(report: BenchReport) -> str:
                 result.fps,
             ]
             + [stats.get(key) for key in CSV_STATISTICS]
-            + [result.temporal]
+            + [result.temporal, result.miou]
         )
     return stream.getvalue()
 

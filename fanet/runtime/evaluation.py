@@ -12,6 +12,7 @@ Images without a label, labels of another size than their image and label IDs ou
 table are skipped (or, for unknown IDs, ignored) and counted, never silently.
 """
 
+import contextlib
 import logging
 import os
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
@@ -171,6 +172,24 @@ class Report(NamedTuple):
 
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # BGR image -> H x W train IDs
+
+
+def predictor(segmenter: Any, stack: contextlib.ExitStack) -> Predictor:
+    """Labels of one image; a temporal model sees each image as a sequence of its own
+    (its session closes with ``stack``)."""
+    if segmenter.sidecar.temporal == 1:
+        return segmenter
+    return one_frame_each(stack.enter_context(segmenter.temporal_session()))
+
+
+def one_frame_each(session: Any) -> Predictor:
+    """A temporal session that starts again at every image."""
+
+    def fresh(image: np.ndarray) -> np.ndarray:
+        session.reset()
+        return session(image)
+
+    return fresh
 
 
 def evaluate(

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--channels-last --cuda-graph --res paper --json --plot fps.png",
             "fanet-trt-bench --res 512x1024 --temporal 1 --temporal 2 --temporal 4 "
             "--temporal 8   # per-frame time of temporal attention (Table VIII)",
+            "fanet-trt-bench --onnx fanet18_512x1024.onnx --precision fp32 --precision int8 "
+            "--data /data/cityscapes --data-limit 100   # mIoU beside FPS",
         ],
     )
     model = parser.add_argument_group("model (default: exported ONNX here, else random weights)")
@@ -128,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true")
     out.add_argument("--plot", metavar="PNG", help="write FPS against resolution")
     out.add_argument("--calib-data", help="INT8 calibration images for --weights exports")
+    accuracy = parser.add_argument_group("accuracy beside speed")
+    accuracy.add_argument(
+        "--data", metavar="ROOT", help="Cityscapes root: add each row's mIoU on its val split"
+    )
+    accuracy.add_argument(
+        "--data-limit", type=positive_int, metavar="N", help="evaluate the first N val images"
+    )
     out.add_argument(
         "--work-dir",
         default=BenchRequest().work_dir,
@@ -162,6 +171,8 @@ def request_from_args(args: argparse.Namespace) -> "BenchRequest":
         cache_dir=args.cache_dir,
         force=args.force,
         temporals=tuple(args.temporal or ()),
+        data=args.data,
+        data_limit=args.data_limit,
     )
 
 

@@ -12,9 +12,9 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
-from fanet.cli.common import new_parser, positive_int, run_command
+from fanet.cli.common import new_parser, positive_int, progress_bar, run_command
 from fanet.core.errors import ConfigError
 
 PROG = "fanet-eval"
@@ -75,21 +75,8 @@ def _pairs(args: argparse.Namespace) -> Any:
     return folder_pairs(args.images, args.labels), args.label_kind or "train_ids"
 
 
-def predictor(segmenter: Any, stack: contextlib.ExitStack) -> Callable[[Any], Any]:
-    """Labels of one image; a temporal model sees each image as a sequence of its own."""
-    if segmenter.sidecar.temporal == 1:
-        return segmenter
-    session = stack.enter_context(segmenter.temporal_session())
-
-    def fresh(image: Any) -> Any:
-        session.reset()
-        return session(image)
-
-    return fresh
-
-
 def _main(args: argparse.Namespace) -> int:
-    from fanet.runtime.evaluation import as_json, as_table, evaluate, label_table
+    from fanet.runtime.evaluation import as_json, as_table, evaluate, label_table, predictor
     from fanet.runtime.segmenter import Segmenter
 
     pairs, kind = _pairs(args)
@@ -115,13 +102,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _progress(items: Any, total: int) -> Any:
-    """A tqdm bar with ETA (none with -q, or without tqdm)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    quiet = logger.getEffectiveLevel() > logging.INFO
-    return tqdm(items, total=total, unit="image", desc=PROG, disable=quiet)
+    return progress_bar(items, total, PROG, "image", logger)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -326,3 +326,16 @@ def test_a_temporal_graph_needs_its_window(temporal_export, extra, message):
     args = ["--onnx", str(temporal_export), "--res", "64x128", "--backend", "onnxruntime"]
     code, _, stderr = _run(*args, *FAST, *extra)
     assert code == 1 and message in stderr and "Traceback" not in stderr
+
+
+def test_data_adds_each_rows_miou(exported_trained, synthetic_cityscapes, capsys):
+    args = ["--onnx", str(exported_trained), "--res", "128x256", "--backend", "onnxruntime"]
+    args += ["--data", str(synthetic_cityscapes), "--data-limit", "4", *FAST]
+    assert bench.main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    assert 0.6 < report["results"][0]["miou"] <= 1
+    assert bench.main(args) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[:3]
+    assert header.split()[-2:] == ["mIoU", "128x256"]
+    assert float(row.split()[-1]) == pytest.approx(100 * report["results"][0]["miou"], abs=0.01)
