@@ -94,6 +94,36 @@ def write_cityscapes(
     return paths
 
 
+def write_sequences(
+    root: str,
+    split: str,
+    count: int,
+    seed: int = 0,
+    size: tuple[int, int] = (256, 512),
+    before: int = 1,
+) -> list[str]:
+    """``count`` labelled scenes in the Cityscapes layout, each the 20th frame of a
+    snippet, with the ``before`` frames that precede it (the camera panning 3 pixels a
+    frame) in ``leftImg8bit_sequence``, as Cityscapes ships them; returns the labelled
+    images' paths."""
+    labelled = 19
+    paths = []
+    for index in range(count):
+        image, labels = render_scene(seed * 100_003 + index, *size)
+        stem = f"{CITY}_{index:06d}"
+        paths.append(
+            os.path.join(root, "leftImg8bit", split, CITY, f"{stem}_{labelled:06d}_leftImg8bit.png")
+        )
+        _write_png(paths[-1], image)
+        label_name = f"{stem}_{labelled:06d}_gtFine_labelIds.png"
+        _write_png(os.path.join(root, "gtFine", split, CITY, label_name), labels)
+        for back in range(1, before + 1):
+            frame = np.roll(image, -3 * back, axis=1)
+            name = f"{stem}_{labelled - back:06d}_leftImg8bit.png"
+            _write_png(os.path.join(root, "leftImg8bit_sequence", split, CITY, name), frame)
+    return paths
+
+
 def _write_png(path: str, array: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", array)
     if not ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,15 +18,24 @@ ContextMix = Callable[[str, torch.Tensor], torch.Tensor]  # (module, this frame'
 
 
 class ClassifierHead(nn.Module):
-    """3x3 conv-BN-LeakyReLU 256->256, then a bias-free 1x1 conv to the classes."""
+    """3x3 conv-BN-LeakyReLU to ``mid_channels`` (256; the training code's auxiliary heads:
+    64), then a bias-free 1x1 conv to the classes."""
 
-    def __init__(self, in_channels: int, num_classes: int) -> None:
+    def __init__(self, in_channels: int, num_classes: int, mid_channels: int = 256) -> None:
         super().__init__()
-        self.conv = ConvBN(in_channels, 256, 3, padding=1)
-        self.conv_out = nn.Conv2d(256, num_classes, 1, bias=False)
+        self.conv = ConvBN(in_channels, mid_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(mid_channels, num_classes, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_out(self.conv(x))
+
+
+class Decoded(NamedTuple):
+    """The head's logits and the decoder maps the training code's auxiliary heads read."""
+
+    logits: torch.Tensor
+    p32: torch.Tensor  # fam_32's fused map (its ``smooth`` feeds the 1/64 auxiliary head)
+    smooth16: torch.Tensor  # fam_16's smooth output (the 1/32 auxiliary head's input)
 
 
 class FANet(nn.Module):
@@ -55,6 +65,10 @@ class FANet(nn.Module):
     def forward(self, x: torch.Tensor, mix: ContextMix | None = None) -> torch.Tensor:
         """Logits for ``x``; ``mix(module name, k^T v)`` gives the context each attention
         module attends to (temporal attention, ``fanet.model.temporal``)."""
+        return self.decode(x, mix).logits
+
+    def decode(self, x: torch.Tensor, mix: ContextMix | None = None) -> Decoded:
+        """The logits and the maps the auxiliary heads of training read."""
 
         def mixer(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
             return None if mix is None else lambda context: mix(name, context)
@@ -68,4 +82,5 @@ class FANet(nn.Module):
         up16, smooth16 = self.fam_16.up(p16), self.fam_16.smooth(p16)
         up8 = self.fam_8.up(self.fam_8(feat16, up16, mixer("fam_8")))
         smooth4 = self.fam_4.smooth(self.fam_4(feat8, up8, mixer("fam_4")))
-        return self.clslayer(torch.cat([resize_like(smooth16, smooth4), smooth4], dim=1))
+        logits = self.clslayer(torch.cat([resize_like(smooth16, smooth4), smooth4], dim=1))
+        return Decoded(logits, p32, smooth16)

@@ -24,7 +24,7 @@ from torch import nn
 from fanet.core.errors import ConfigError
 from fanet.core.sidecar import StateTensor
 from fanet.model.attention import KEY_CHANNELS
-from fanet.model.fanet import ATTENTION_MODULES, FANet
+from fanet.model.fanet import ATTENTION_MODULES, Decoded, FANet
 from fanet.runtime.temporal import require_window
 
 REDUCTIONS = ("mean", "sum")
@@ -83,6 +83,11 @@ class TemporalFANet(nn.Module):
         return [torch.zeros(shape, device=images.device, dtype=images.dtype) for shape in shapes]
 
     def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        decoded, following = self.step(x, *state)
+        return (decoded.logits, *following)
+
+    def step(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[Decoded, list[torch.Tensor]]:
+        """The frame's decoder outputs and the next state (the training loop reads both)."""
         entries = list(self.state_shapes())
         if len(state) != len(entries):
             raise ConfigError(
@@ -90,7 +95,7 @@ class TemporalFANet(nn.Module):
                 f"({', '.join(entries) or 'none'}), got {len(state)}"
             )
         if not entries:
-            return (self.model(x),)
+            return self.model.decode(x), []
         given = dict(zip(entries, state))
         following: dict[str, torch.Tensor] = {}
         frames = None
@@ -105,8 +110,8 @@ class TemporalFANet(nn.Module):
             total = context + history.sum(1)
             return total if frames is None else total / frames
 
-        logits = self.model(x, mix)
-        return (logits, *(following[name] for name in entries))
+        decoded = self.model.decode(x, mix)
+        return decoded, [following[name] for name in entries]
 
 
 def _pushed(newest: torch.Tensor, history: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,174 @@
+"""fanet-train: train or fine-tune FANet with the released code's recipe, on the CPU, one
+GPU or many (``torchrun``).
+
+PyTorch is imported inside the functions ``run_command`` calls, so a signal while it loads
+ends the command cleanly too. Ctrl-C saves the last completed iteration (``--resume``
+continues it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
+
+if TYPE_CHECKING:
+    from fanet.train.trainer import TrainConfig
+
+PROG = "fanet-train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fanet.model import list_models
+    from fanet.train.losses import LOSSES
+    from fanet.train.trainer import TrainConfig
+
+    defaults = TrainConfig()
+    parser = new_parser(
+        PROG,
+        "Train FANet with the released code's recipe: SGD (momentum 0.9, weight decay 5e-4), "
+        "lr 1e-2 with poly 0.9 decay, random flip, scale, crop and colour jitter, OHEM "
+        "cross-entropy with two auxiliary heads at 0.5; ImageNet initialisation, mixed "
+        "precision on CUDA, validation mIoU, resumable checkpoints fanet-export reads.",
+        [
+            "fanet-train --arch fanet18 --cityscapes /data/cityscapes --crop 1024x1024 "
+            "--batch 16 --iters 80000 --backbone resnet18-f37072fd.pth -o runs/fanet18",
+            "torchrun --nproc-per-node 4 -m fanet.cli.host.train --cityscapes D --batch 16 "
+            "--sync-bn -o runs/ddp        # 4 GPUs, 4 images each",
+            "fanet-train --cityscapes D -o runs/fanet18 --resume       # continue a run",
+            "fanet-train --weights fanet18.pth --images mine/img --labels mine/gt --crop 512x512 "
+            "--batch 8 --iters 2000 --lr 2e-3 -o runs/finetune      # fine-tune on your scenes",
+            "fanet-train --cityscapes D --temporal 2 -o runs/temporal   # FANet+Temp on sequences",
+        ],
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--arch", choices=list_models(), default=defaults.arch)
+    model.add_argument("--num-classes", type=positive_int, default=defaults.num_classes)
+    start = model.add_mutually_exclusive_group()
+    start.add_argument(
+        "--backbone", metavar="PTH", help="torchvision ImageNet ResNet-18/34 weights"
+    )
+    start.add_argument("--weights", metavar="PTH", help="start from a FANet checkpoint (fine-tune)")
+    model.add_argument(
+        "--temporal", type=int, default=1, metavar="T", help="attention over T frames (default 1)"
+    )
+    model.add_argument("--temporal-reduce", choices=("mean", "sum"), default="mean")
+    data = parser.add_argument_group("data")
+    data.add_argument("--cityscapes", metavar="ROOT", help="leftImg8bit/, gtFine/ (and _sequence)")
+    data.add_argument("--split", default=defaults.split, help="training split (default train)")
+    data.add_argument("--images", metavar="DIR", help="training images (instead of --cityscapes)")
+    data.add_argument("--labels", metavar="DIR", help="their train-ID label PNGs")
+    data.add_argument("--val-split", default=defaults.val_split, help="Cityscapes validation split")
+    data.add_argument("--val-images", metavar="DIR")
+    data.add_argument("--val-labels", metavar="DIR")
+    data.add_argument("--no-val", action="store_true", help="no validation")
+    recipe = parser.add_argument_group("recipe (the paper's defaults)")
+    recipe.add_argument("--crop", type=parse_resolution, default=defaults.crop, metavar="HxW")
+    recipe.add_argument(
+        "--batch", type=positive_int, default=defaults.batch, help="images per step, all processes"
+    )
+    recipe.add_argument("--iters", type=positive_int, default=defaults.iters)
+    recipe.add_argument("--lr", type=float, default=defaults.lr)
+    recipe.add_argument("--momentum", type=float, default=defaults.momentum)
+    recipe.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    recipe.add_argument("--power", type=float, default=defaults.power, help="poly decay power")
+    recipe.add_argument(
+        "--scale", type=float, nargs=2, default=defaults.scale, metavar=("MIN", "MAX")
+    )
+    recipe.add_argument("--jitter", type=float, default=defaults.jitter, help="colour jitter")
+    recipe.add_argument("--no-flip", action="store_true")
+    recipe.add_argument("--loss", choices=LOSSES, default=defaults.loss)
+    recipe.add_argument("--aux-weight", type=float, default=defaults.aux_weight)
+    run = parser.add_argument_group("run")
+    run.add_argument("-o", "--output-dir", default=defaults.output_dir)
+    run.add_argument("--resume", action="store_true", help="continue from -o's last.pth")
+    run.add_argument("--force", action="store_true", help="start again over a run in -o")
+    run.add_argument("--stop-after", type=positive_int, metavar="N", help="N iterations, then save")
+    run.add_argument("--device", help="cpu or cuda (default: CUDA where PyTorch sees a GPU)")
+    run.add_argument("--no-amp", action="store_true", help="FP32 on CUDA too")
+    run.add_argument("--sync-bn", action="store_true", help="synchronised BatchNorm (CUDA)")
+    run.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics")
+    run.add_argument("--val-every", type=positive_int, default=defaults.val_every)
+    run.add_argument("--val-limit", type=positive_int, metavar="N")
+    run.add_argument("--save-every", type=positive_int, default=defaults.save_every)
+    run.add_argument("--log-every", type=positive_int, default=defaults.log_every)
+    run.add_argument("--workers", type=int, default=defaults.workers, help="data loader workers")
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--json", action="store_true", help="print the run's record as JSON")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from fanet.train.trainer import TrainConfig
+
+    return TrainConfig(
+        arch=args.arch,
+        num_classes=args.num_classes,
+        cityscapes=args.cityscapes,
+        split=args.split,
+        images=args.images,
+        labels=args.labels,
+        val_split=None if args.no_val else args.val_split,
+        val_images=None if args.no_val else args.val_images,
+        val_labels=None if args.no_val else args.val_labels,
+        crop=args.crop,
+        batch=args.batch,
+        iters=args.iters,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        power=args.power,
+        scale=tuple(args.scale),
+        jitter=args.jitter,
+        flip=not args.no_flip,
+        loss=args.loss,
+        aux_weight=args.aux_weight,
+        backbone=args.backbone,
+        weights=args.weights,
+        output_dir=args.output_dir,
+        resume=args.resume,
+        force=args.force,
+        stop_after=args.stop_after,
+        amp=not args.no_amp,
+        sync_bn=args.sync_bn,
+        freeze_bn=args.freeze_bn,
+        val_every=args.val_every,
+        val_limit=args.val_limit,
+        save_every=args.save_every,
+        log_every=args.log_every,
+        workers=args.workers,
+        seed=args.seed,
+        device=args.device,
+        temporal=args.temporal,
+        temporal_reduce=args.temporal_reduce,
+    )
+
+
+def _main(args: argparse.Namespace) -> int:
+    from fanet.train.trainer import train
+
+    result = train(config_from_args(args))
+    if args.json:
+        record = {
+            "iteration": result.iteration,
+            "checkpoint": result.checkpoint,
+            "final_loss": result.losses[-1] if result.losses else None,
+            "validations": [{"iteration": i, "miou": m} for i, m in result.validations],
+        }
+        print(json.dumps(record, indent=2))
+    elif result.checkpoint:
+        print(
+            f"{result.checkpoint} after iteration {result.iteration}: "
+            f"fanet-export --weights {result.checkpoint}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PROG, build_parser, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,422 @@
+"""``fanet-train`` as a library call: the released code's recipe, on one process or many
+(host side).
+
+SGD with momentum 0.9 and weight decay 5e-4, learning rate 1e-2 decayed as
+(1 - iteration / iterations)^0.9, a batch of 16; random flip, scale 0.75-2, crop and colour
+jitter; OHEM cross-entropy on the head's logits plus the two auxiliary heads at 0.5;
+optional ImageNet initialisation of the encoder; mixed precision on CUDA. Under
+``torchrun`` the batch is split over the processes (DistributedDataParallel, a sampler
+that gives each its share, rank 0 logging, validating and checkpointing), optionally with
+synchronised BatchNorm (CUDA). Checkpoints resume the same loss curve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fanet.core.errors import ConfigError
+from fanet.core.files import check_writable_folder
+from fanet.core.postprocess import upsampled_argmax
+from fanet.core.preprocess import preprocess
+from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
+from fanet.model.temporal import TemporalFANet, check_window
+from fanet.runtime.evaluation import Report, evaluate, label_table
+from fanet.train import state
+from fanet.train.augment import Augmentation
+from fanet.train.data import SegmentationDataset, find_pairs, training_samples
+from fanet.train.distributed import World, join, leave
+from fanet.train.losses import LOSSES, OhemCrossEntropy, upsampled
+from fanet.train.network import AUX_WEIGHT, TrainingFANet
+
+logger = logging.getLogger(__name__)
+
+LAST = "last.pth"
+BEST = "best.pth"
+LOG = "log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``fanet-train`` can be asked for (see ``fanet-train --help``)."""
+
+    arch: str = "fanet18"
+    num_classes: int = 19
+    cityscapes: str | None = None
+    split: str = "train"
+    images: str | None = None
+    labels: str | None = None
+    val_split: str | None = "val"  # of --cityscapes; None: no validation
+    val_images: str | None = None
+    val_labels: str | None = None
+    crop: tuple[int, int] = (1024, 1024)
+    batch: int = 16  # over all processes
+    iters: int = 80_000
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    power: float = 0.9
+    scale: tuple[float, float] = (0.75, 2.0)
+    jitter: float = 0.5
+    flip: bool = True
+    loss: str = "ohem"
+    aux_weight: float = AUX_WEIGHT
+    backbone: str | None = None  # torchvision ImageNet ResNet state dict
+    weights: str | None = None  # start from a FANet checkpoint instead
+    output_dir: str = "runs/fanet"
+    resume: bool = False
+    force: bool = False  # start again in a folder that holds a run's checkpoint
+    stop_after: int | None = None  # iterations in this run, then save and stop
+    amp: bool = True  # mixed precision where the device is CUDA
+    sync_bn: bool = False
+    freeze_bn: bool = False
+    val_every: int = 1000
+    val_limit: int | None = None
+    save_every: int = 1000
+    log_every: int = 20
+    workers: int = 4
+    seed: int = 0
+    device: str | None = None
+    temporal: int = 1
+    temporal_reduce: str = "mean"
+
+
+@dataclass
+class TrainResult:
+    """What a run did: its losses (rank 0's, per iteration), validations and checkpoint."""
+
+    iteration: int
+    losses: list[float] = field(default_factory=list)
+    validations: list[tuple[int, float]] = field(default_factory=list)
+    checkpoint: str | None = None
+
+
+def _check(config: TrainConfig) -> None:
+    check_window(config.temporal, config.temporal_reduce)
+    for name in ("batch", "iters", "val_every", "save_every", "log_every"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.loss not in LOSSES:
+        raise ConfigError(f"unknown --loss {config.loss!r}; choose {' or '.join(LOSSES)}")
+    if min(config.crop) < 8 or config.scale[0] <= 0 or config.scale[0] > config.scale[1]:
+        raise ConfigError(
+            "--crop sides must be >= 8 and --scale a range MIN MAX with 0 < MIN <= MAX"
+        )
+    if config.backbone and config.weights:
+        raise ConfigError("--backbone and --weights exclude each other")
+    if config.cityscapes and (config.images or config.labels):
+        raise ConfigError("give --cityscapes, or --images and --labels, not both")
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` asks, resuming where asked; returns rank 0's record."""
+    _check(config)
+    world = join(config.device)
+    try:
+        return _Run(config, world).run()
+    finally:
+        leave(world)
+
+
+class _Run:
+    def __init__(self, config: TrainConfig, world: World) -> None:
+        self.config, self.world = config, world
+        if config.batch % world.size:
+            raise ConfigError(f"--batch {config.batch} does not split over {world.size} processes")
+        if config.sync_bn and world.size > 1 and world.device.type != "cuda":
+            raise ConfigError("--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only)")
+        if world.main:
+            _prepare_folder(config)
+        self.settings = _settings(config)
+        pairs, kind = find_pairs(config.cityscapes, config.split, config.images, config.labels)
+        self.table = label_table(kind)
+        samples = training_samples(pairs, config.temporal, config.cityscapes)
+        augmentation = Augmentation(config.crop, config.scale, config.flip, config.jitter)
+        self.dataset = SegmentationDataset(samples, self.table, augmentation, config.seed)
+        self.batches_per_epoch = len(samples) // config.batch
+        if self.batches_per_epoch == 0:
+            raise ConfigError(
+                f"{len(samples)} training images cannot fill a --batch of {config.batch}"
+            )
+        self.validation = _validation_pairs(config) if world.main else None
+        torch.manual_seed(config.seed)  # the same initial weights in every process
+        self.network = TrainingFANet(
+            _initial_model(config), config.temporal, config.temporal_reduce
+        )
+        if config.sync_bn and world.size > 1:
+            self.network = nn.SyncBatchNorm.convert_sync_batchnorm(self.network)
+        self.network.to(world.device)
+        self.amp = config.amp and world.device.type == "cuda"
+        self.optimizer = torch.optim.SGD(
+            self.network.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: max(0.0, 1 - step / config.iters) ** config.power
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.criterion = OhemCrossEntropy(0.7 if config.loss == "ohem" else None)
+        self.best: float | None = None
+        self.start = 0
+        if config.resume:
+            self.start = self._resume()
+        self.parallel: nn.Module = self.network
+        if world.size > 1:
+            ids = [world.device.index] if world.device.type == "cuda" else None
+            self.parallel = nn.parallel.DistributedDataParallel(self.network, device_ids=ids)
+
+    def _resume(self) -> int:
+        path = os.path.join(self.config.output_dir, LAST)
+        saved = state.load(path)
+        state.check_resumable(saved, self.settings, path)
+        self.best = saved.get("best_iou")
+        iteration = state.restore(saved, self.network, self.optimizer, self.scheduler, self.scaler)
+        if self.world.main:
+            logger.info("resuming %s after iteration %d of %d", path, iteration, self.config.iters)
+        return iteration
+
+    def run(self) -> TrainResult:
+        config, world = self.config, self.world
+        result = TrainResult(self.start)
+        end = (
+            config.iters
+            if config.stop_after is None
+            else min(config.iters, self.start + config.stop_after)
+        )
+        progress = _progress(world.main, self.start, config.iters)
+        batches = self._batches(self.start)
+        started = time.monotonic()
+        try:
+            for iteration in range(self.start + 1, end + 1):
+                frames, labels, unknown = next(batches)
+                loss = self._step(frames.to(world.device), labels.to(world.device))
+                result.iteration = iteration
+                self._record(result, iteration, loss, int(unknown.sum()), progress, started)
+                if iteration % config.val_every == 0 or iteration == config.iters:
+                    self._validate_now(result, iteration)
+                if iteration % config.save_every == 0 or iteration == end:
+                    result.checkpoint = self._save(iteration)
+        except KeyboardInterrupt:
+            if world.main and result.iteration > self.start:
+                logger.warning("interrupted: saving after iteration %d", result.iteration)
+                result.checkpoint = self._save(result.iteration)
+            raise
+        finally:
+            progress.close()
+        return result
+
+    def _batches(self, done: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Batches from iteration ``done`` on: epoch by epoch, each process its share."""
+        epoch, skip = divmod(done, self.batches_per_epoch)
+        while True:
+            self.dataset.set_epoch(epoch)
+            sampler = _EpochShare(self.dataset, self.config, self.world, epoch, skip)
+            loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_size=self.config.batch // self.world.size,
+                sampler=sampler,
+                num_workers=self.config.workers,
+                pin_memory=self.world.device.type == "cuda",
+                drop_last=True,
+            )
+            yield from loader
+            epoch, skip = epoch + 1, 0
+
+    def _step(self, frames: torch.Tensor, labels: torch.Tensor) -> float:
+        self.parallel.train()
+        if self.config.freeze_bn:
+            for module in self.parallel.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        size = labels.shape[-2:]
+        with torch.autocast("cuda", torch.float16, enabled=self.amp):
+            logits, aux_64, aux_32 = self.parallel(frames)
+            loss = self.criterion(upsampled(logits, size), labels)
+            auxiliary = self.criterion(upsampled(aux_64, size), labels)
+            auxiliary = auxiliary + self.criterion(upsampled(aux_32, size), labels)
+            loss = loss + self.config.aux_weight * auxiliary
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise ConfigError(f"the loss is {value}: lower --lr, or check the labels")
+        return value
+
+    def _record(self, result, iteration, loss, unknown, progress, started) -> None:
+        loss = self.world.mean(loss)
+        if not self.world.main:
+            return
+        result.losses.append(loss)
+        lr = self.optimizer.param_groups[0]["lr"]
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        _log_line(
+            self.config,
+            {"iteration": iteration, "loss": loss, "lr": lr, "unknown_label_pixels": unknown},
+        )
+        if iteration % self.config.log_every == 0:
+            rate = (iteration - self.start) / max(time.monotonic() - started, 1e-9)
+            logger.info(
+                "iteration %d/%d loss %.4f lr %.2e (%.2f it/s)",
+                iteration,
+                self.config.iters,
+                loss,
+                lr,
+                rate,
+            )
+        if unknown:
+            logger.warning(
+                "iteration %d: %d pixels of label IDs outside the table, ignored",
+                iteration,
+                unknown,
+            )
+
+    def _validate_now(self, result: TrainResult, iteration: int) -> None:
+        if self.world.main and self.validation is not None:
+            report = _evaluate(self.network, self.validation, self.config, self.world.device)
+            miou = report.scores[0].miou()
+            result.validations.append((iteration, miou))
+            _log_line(
+                self.config, {"iteration": iteration, "val_miou": miou, "val_images": report.images}
+            )
+            logger.info(
+                "iteration %d: validation mIoU %.2f %% on %d images",
+                iteration,
+                100 * miou,
+                report.images,
+            )
+            if self.best is None or miou > self.best:
+                self.best = miou
+                self._write(os.path.join(self.config.output_dir, BEST), iteration)
+        self.world.barrier()
+
+    def _save(self, iteration: int) -> str:
+        path = os.path.join(self.config.output_dir, LAST)
+        if self.world.main:
+            self._write(path, iteration)
+        self.world.barrier()
+        return path
+
+    def _write(self, path: str, iteration: int) -> None:
+        state.save(path, self.network, self.optimizer, self.scheduler, self.scaler, iteration,
+                   self.settings, self.best)  # fmt: skip
+
+
+class _EpochShare(torch.utils.data.Sampler):
+    """This process's share of an epoch: one permutation drawn from (seed, epoch) in every
+    process, positions rank, rank + size, ...; a whole number of batches; the first
+    ``skip`` batches left out (a resumed run)."""
+
+    def __init__(self, dataset, config: TrainConfig, world: World, epoch: int, skip: int) -> None:
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        per_process = config.batch // world.size
+        usable = (len(order) // config.batch) * config.batch
+        self.indices = order[world.rank : usable : world.size][skip * per_process :]
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _prepare_folder(config: TrainConfig) -> None:
+    """The output folder, writable; a new run there needs --force over an earlier one's
+    checkpoint, and starts a new log."""
+    check_writable_folder(config.output_dir)
+    last = os.path.join(config.output_dir, LAST)
+    if config.resume:
+        return
+    if os.path.exists(last) and not config.force:
+        raise ConfigError(
+            f"{config.output_dir} holds a run's checkpoint ({LAST}): pass --resume to continue "
+            "it, --force to start again there, or another -o"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(config.output_dir, LOG))
+
+
+def _settings(config: TrainConfig) -> dict[str, Any]:
+    settings = asdict(config)
+    settings["crop"], settings["scale"] = list(config.crop), list(config.scale)
+    return settings
+
+
+def _initial_model(config: TrainConfig):
+    if config.weights:
+        return model_from_checkpoint(config.weights, config.arch, config.num_classes)
+    model = create_model(config.arch, config.num_classes)
+    if config.backbone:
+        load_imagenet_backbone(model, config.backbone)
+    return model
+
+
+def _validation_pairs(config: TrainConfig):
+    if config.val_images and config.val_labels:
+        return find_pairs(None, "", config.val_images, config.val_labels)
+    if config.cityscapes and config.val_split:
+        return find_pairs(config.cityscapes, config.val_split, None, None)
+    return None
+
+
+@torch.no_grad()
+def _evaluate(network: TrainingFANet, validation, config: TrainConfig, device) -> Report:
+    """The network's mIoU on the validation pairs, each image at its own size (a temporal
+    model sees each as a frame of its own)."""
+    pairs, kind = validation
+    network.eval()
+    temporal = TemporalFANet(network.model, config.temporal, config.temporal_reduce)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(preprocess(image)).to(device)
+        logits, *_ = temporal(x, *temporal.initial_state(x))
+        return upsampled_argmax(logits[0].float().cpu().numpy(), image.shape[:2])
+
+    try:
+        return evaluate([predict], pairs, label_table(kind), config.num_classes, config.val_limit)
+    finally:
+        network.train()
+
+
+def _log_line(config: TrainConfig, record: dict[str, Any]) -> None:
+    with open(os.path.join(config.output_dir, LOG), "a") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+class _Quiet:
+    def update(self, count: int) -> None:
+        pass
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(main: bool, done: int, total: int) -> Any:
+    """A tqdm bar with ETA on rank 0 (the others stay quiet)."""
+    if not main or logger.getEffectiveLevel() > logging.INFO:
+        return _Quiet()
+    with contextlib.suppress(ImportError):
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=done, unit="it", desc="fanet-train")
+    return _Quiet()

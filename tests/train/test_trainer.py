@@ -1,0 +1,171 @@
+"""fanet-train's machinery: 2 processes (gloo, torchrun) step as one with the combined
+batch; a resumed run continues the same loss curve; video training on sequences; bad
+input is one clear line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fanet.calibration.synthetic import write_cityscapes, write_sequences
+from fanet.cli.host import train
+
+SMALL = ["--crop", "64x128", "--workers", "0", "--no-val", "-q"]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    write_cityscapes(str(root), "train", 8, seed=1, size=(96, 192))
+    write_cityscapes(str(root), "val", 2, seed=2, size=(96, 192))
+    return root
+
+
+def _losses(folder):
+    lines = (Path(folder) / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+
+
+def _weights(folder):
+    return torch.load(Path(folder) / "last.pth", weights_only=True)["model_state"]
+
+
+def test_two_processes_step_as_one_with_the_combined_batch(scenes, tmp_path):
+    """Frozen BatchNorm statistics and plain cross-entropy: what two processes average is
+    then exactly the one-process gradient of the combined batch (up to float sums)."""
+    args = ["--cityscapes", str(scenes), "--batch", "4", "--iters", "3", *SMALL]
+    args += ["--freeze-bn", "--loss", "ce"]
+    assert train.main([*args, "-o", str(tmp_path / "one")]) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
+    command += ["-m", "fanet.cli.host.train", *args, "-o", str(tmp_path / "two")]
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    worst = max(float((one[k].float() - two[k].float()).abs().max()) for k in one)
+    moved = max(float((one[k].float() - _weights_at_start()[k].float()).abs().max()) for k in one)
+    print(f"largest weight difference one vs two processes {worst:.2e} (largest step {moved:.2e})")
+    assert worst <= 1e-5 < moved  # tolerance: float32 sums in another order
+    assert _losses(tmp_path / "one") == pytest.approx(_losses(tmp_path / "two"), rel=1e-5)
+
+
+def _weights_at_start():
+    from fanet.model import create_model
+
+    torch.manual_seed(0)
+    return create_model("fanet18").state_dict()
+
+
+def test_a_resumed_run_continues_the_same_loss_curve(scenes, tmp_path):
+    args = ["--cityscapes", str(scenes), "--batch", "4", "--iters", "6", *SMALL]
+    assert train.main([*args, "-o", str(tmp_path / "whole")]) == 0
+    halves = [*args, "-o", str(tmp_path / "halves")]
+    assert train.main([*halves, "--stop-after", "3"]) == 0
+    assert len(_losses(tmp_path / "halves")) == 3
+    assert train.main([*halves, "--resume"]) == 0  # epoch 2 of 4 images each, mid-way
+    whole, halves_losses = _losses(tmp_path / "whole"), _losses(tmp_path / "halves")
+    print("whole run", whole, "\nresumed  ", halves_losses)
+    assert halves_losses == pytest.approx(whole, rel=1e-6)
+    saved = torch.load(tmp_path / "halves" / "last.pth", weights_only=True)
+    assert saved["iteration"] == 6 and set(saved["aux_state"]) >= {"clslayer_32.conv_out.weight"}
+
+
+def test_video_training_reads_the_frame_before_each_labelled_one(tmp_path):
+    root = tmp_path / "sequences"
+    write_sequences(str(root), "train", 6, seed=1, size=(64, 128), before=1)
+    args = ["--cityscapes", str(root), "--temporal", "2", "--batch", "2", "--iters", "3", *SMALL]
+    assert train.main([*args, "-o", str(tmp_path / "run")]) == 0
+    assert len(_losses(tmp_path / "run")) == 3
+    settings = torch.load(tmp_path / "run" / "last.pth", weights_only=True)["settings"]
+    assert settings["temporal"] == 2
+    (root / "leftImg8bit_sequence" / "train" / "synthcity").rename(root / "elsewhere")
+    code, stderr = _run(*args, "-o", str(tmp_path / "run2"))
+    assert code == 1 and "none of the 6 labelled images can be used" in stderr
+
+
+def _run(*args):
+    command = [sys.executable, "-m", "fanet.cli.host.train", *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--split", "test"], "has no leftImg8bit/test folder"),
+        (["--batch", "16"], "8 training images cannot fill a --batch of 16"),
+        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
+        (["--backbone", "BACKBONE"], "does not fit the fanet18 encoder"),
+        (["--resume"], "no checkpoint to resume from"),
+        (["--images", "IMAGES", "--labels", "IMAGES"], "give --cityscapes, or --images"),
+    ],
+)
+def test_bad_input_is_one_line(scenes, tmp_path, extra, message):
+    backbone = tmp_path / "resnet50.pth"
+    torch.save(
+        {"conv1.weight": torch.zeros(64, 3, 7, 7), "layer1.0.conv3.weight": torch.zeros(1)},
+        backbone,
+    )
+    extra = [e.replace("BACKBONE", str(backbone)).replace("IMAGES", str(scenes)) for e in extra]
+    code, stderr = _run(
+        "--cityscapes",
+        str(scenes),
+        "--batch",
+        "4",
+        "--iters",
+        "1",
+        *SMALL,
+        *extra,
+        "-o",
+        str(tmp_path / "run"),
+    )
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert message in stderr.strip().splitlines()[-1]
+
+
+def test_images_without_labels_are_skipped_and_counted(scenes, tmp_path, caplog):
+    root = tmp_path / "partial"
+    write_cityscapes(str(root), "train", 5, seed=1, size=(96, 192))
+    next((root / "gtFine" / "train").rglob("*.png")).unlink()
+    args = [
+        "--cityscapes",
+        str(root),
+        "--batch",
+        "4",
+        "--iters",
+        "1",
+        *SMALL,
+        "-o",
+        str(tmp_path / "run"),
+    ]
+    assert train.main([a for a in args if a != "-q"]) == 0
+    assert "skipped 1 images without a label" in caplog.text
+
+
+def test_a_folder_with_a_run_needs_resume_or_force(scenes, tmp_path):
+    args = [
+        "--cityscapes",
+        str(scenes),
+        "--batch",
+        "4",
+        "--iters",
+        "1",
+        *SMALL,
+        "-o",
+        str(tmp_path / "run"),
+    ]
+    assert train.main(args) == 0
+    code, stderr = _run(*args)
+    assert code == 1 and "pass --resume to continue it, --force to start again" in stderr
+    assert train.main([*args, "--force"]) == 0
