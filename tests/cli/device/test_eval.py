@@ -62,7 +62,7 @@ def test_models_side_by_side_with_their_agreement(
     )
     table = capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[0].split() == ["class", "fanet18_synthetic", "fanet18_128x256"]
+    assert lines[0].split() == ["class", "last", "fanet18_128x256"]
     assert [line.split()[0] for line in lines[2:21]][:3] == ["road", "sidewalk", "building"]
     miou = next(line for line in lines if line.startswith("mIoU")).split()[1:]
     agreement = next(line for line in lines if line.startswith("agreement")).split()[-2:]
