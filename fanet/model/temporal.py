@@ -102,7 +102,7 @@ class TemporalFANet(nn.Module):
         if self.reduce == "mean":
             valid = given[VALID]
             frames = (1 + valid.sum(1)).reshape(-1, 1, 1)
-            following[VALID] = _pushed(torch.ones_like(valid[:, :1]), valid)
+            following[VALID] = _pushed(valid[:, :1] * 0 + 1, valid)  # 1: a frame is there
 
         def mix(name: str, context: torch.Tensor) -> torch.Tensor:
             history = given[name]

@@ -49,6 +49,9 @@ _AXES_INPUT = {"Slice": 3, "Squeeze": 1, "Unsqueeze": 1}
 _REDUCE_AXES_OPSET = 18  # Reduce* take their axes as an input from opset 18
 
 
+_TYPED_BY_OUTPUT = ("ConstantOfShape",)
+
+
 class Finding(NamedTuple):
     """One node TensorRT would reject (``kind == "rejected"``) or compute differently."""
 
@@ -143,13 +146,19 @@ class _Checker:
         if supported is None:
             self.add(node, "operator", "not a supported operator", rules.ops_source)
             return
-        data_type = self.dtype(node.input[0]) if node.input and node.input[0] else None
+        # The types column means the data: ConstantOfShape's input is its shape (INT64 by
+        # the ONNX spec), its data is what it outputs.
+        typed = node.output if node.op_type in _TYPED_BY_OUTPUT else node.input
+        data_type = self.dtype(typed[0]) if typed and typed[0] else None
         if data_type is not None and data_type not in supported:
             self.add(
                 node,
                 "input-type",
-                "input {} is {}; supported: {}".format(
-                    node.input[0], dtype_name(data_type), _names(supported)
+                "{} {} is {}; supported: {}".format(
+                    "output" if typed is node.output else "input",
+                    typed[0],
+                    dtype_name(data_type),
+                    _names(supported),
                 ),
                 rules.ops_source,
             )

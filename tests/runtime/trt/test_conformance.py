@@ -293,3 +293,21 @@ def test_the_reader_sees_what_onnx_sees():
     graph = parse_model(model.SerializeToString())
     assert graph.opset == 13 and graph.inputs[0].shape == (1, "n")
     assert graph.initializers["lo"].values() == np.float32(-1.5)
+
+
+def test_constant_of_shape_is_typed_by_what_it_outputs():
+    """Its input is a shape (INT64 by the ONNX spec); the parser's FP32-only column is about
+    the tensor it makes: an FP32 fill conforms, an INT32 fill does not (8.x)."""
+    shape = helper.make_node("Shape", ["x"], ["s"], name="shape")
+
+    def fill(dtype, value):
+        return helper.make_node(
+            "ConstantOfShape",
+            ["s"],
+            ["y"],
+            name="fill",
+            value=helper.make_tensor("v", dtype, [1], [value]),
+        )
+
+    assert _rules(_graph([shape, fill(FLOAT, 1.0)]), (8, 4)) == []
+    assert _rules(_graph([shape, fill(TensorProto.INT32, 1)]), (8, 4)) == ["input-type"]
