@@ -60,6 +60,7 @@ class Sidecar(NamedTuple):
     opset: Optional[int] = None
     fanet_version: Optional[str] = None
     format: int = SIDECAR_FORMAT
+    max_batch: int = 1  # > 1: the batch axis is dynamic, up to this (serving, Triton)
     temporal: int = 1  # frames the attention spans (paper Sec. III-D); 1: single-frame
     temporal_reduce: Optional[str] = None  # "mean" or "sum" over the window
     state: Tuple[StateTensor, ...] = ()  # what a temporal graph carries between frames
@@ -129,6 +130,7 @@ _TYPES = {
     "format": int,
     "temporal": int,
     "temporal_reduce": str,
+    "max_batch": int,
 }
 STATE_DTYPES = ("float32",)
 
@@ -170,7 +172,7 @@ def _checked(name: str, value: Any, origin: str) -> Any:
         raise MetadataError(
             "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
         )
-    if name in ("num_classes", "temporal") and value < 1:
+    if name in ("num_classes", "temporal", "max_batch") and value < 1:
         raise MetadataError("{}: {} must be at least 1, got {}".format(origin, name, value))
     if name == "temporal_reduce" and value not in ("mean", "sum"):
         raise MetadataError(

@@ -84,8 +84,10 @@ def export_onnx(
     prepare: Callable[[onnx.ModelProto], None] | None = None,
     window: int = 1,
     reduce: str = "mean",
+    dynamic_batch: bool = False,
 ) -> None:
-    """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic.
+    """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic,
+    ``dynamic_batch`` the batch axis of every input and output.
 
     The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
     ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). A ``window`` of
@@ -105,17 +107,19 @@ def export_onnx(
     names = deployable.state_names()
     input_names = [INPUT_NAME, *(state_in for state_in, _ in names)]
     output_names = [output, *(state_out for _, state_out in names)]
-    dynamic_axes = None
+    dynamic_axes: dict[str, dict[int, str]] = {name: {} for name in input_names + output_names}
     if size is None:
-        dynamic_axes = {INPUT_NAME: {2: "height", 3: "width"}}
+        dynamic_axes[INPUT_NAME] = {2: "height", 3: "width"}
         dynamic_axes[output] = {2: "out_height", 3: "out_width"}
         if output == "labels":
             dynamic_axes[output] = {1: "out_height", 2: "out_width"}
+    if dynamic_batch:
+        for axes in dynamic_axes.values():
+            axes[0] = "batch"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        proto = _export_to_proto(
-            deployable, examples, opset, input_names, output_names, dynamic_axes
-        )
+        varying = {name: named for name, named in dynamic_axes.items() if named} or None
+        proto = _export_to_proto(deployable, examples, opset, input_names, output_names, varying)
     _inline_shared_initializers(proto.graph)
     try:
         onnx.checker.check_model(proto, full_check=True)

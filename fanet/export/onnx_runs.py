@@ -27,8 +27,11 @@ def carried_feeds(
     session = open_session(path)
     names = [output.name for output in session.get_outputs()]
     image_type = next(i.type for i in session.get_inputs() if i.name == INPUT_NAME)
-    values = {t.input: np.full(t.shape, t.initial, np.float32) for t in state}
+    values: dict[str, np.ndarray] = {}
     for batch in batches:
+        if not values:  # zeros, one state per image of the batch
+            shapes = {t.input: (len(batch),) + tuple(t.shape[1:]) for t in state}
+            values = {t.input: np.full(shapes[t.input], t.initial, np.float32) for t in state}
         feed = {INPUT_NAME: batch.astype(np.float16) if "float16" in image_type else batch}
         feed.update(values)
         outputs = dict(zip(names, session.run(None, feed)))

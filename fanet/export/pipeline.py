@@ -93,6 +93,7 @@ class ExportConfig:
     name: str | None = None
     target_trt: tuple[Version, ...] = ()  # empty: every known version the opset serves
     force: bool = False  # replace read-only files
+    max_batch: int = 1  # > 1: a dynamic batch axis up to this (serving with Triton)
     temporal: int = 1  # frames each attention spans (paper Sec. III-D); 1: single-frame
     temporal_reduce: str = "mean"  # "mean" (single-frame weights) or "sum" (Eq. 6)
 
@@ -136,6 +137,8 @@ def _validate(config: ExportConfig) -> None:
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
     check_window(config.temporal, config.temporal_reduce)
+    if config.max_batch < 1:
+        raise ConfigError(f"--max-batch must be at least 1, got {config.max_batch}")
     for version in config.target_trt:
         if version < (8, 2):
             raise ConfigError(f"--target-trt {version_text(version)}: fanet supports 8.2 and newer")
@@ -209,10 +212,10 @@ def _verify_fp32(model: FANet, path: str, config: ExportConfig, common: Sidecar)
     frames = VERIFY_FRAMES if config.temporal > 1 else 1
     rng = np.random.default_rng(config.seed)
     results = []
+    images = min(config.max_batch, 2)  # a dynamic batch axis is checked with two images
     for height, width in sizes:
-        batches = [
-            rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(frames)
-        ]
+        shape = (images, 3, height, width)
+        batches = [rng.standard_normal(shape).astype(np.float32) for _ in range(frames)]
         candidates = run_frames(path, batches, common.state)
         x = torch.from_numpy(batches[0])
         state = reference_model.initial_state(x)
@@ -262,6 +265,7 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
         output_stride=1 if config.full_res else 8,
         opset=config.opset,
         fanet_version=__version__,
+        max_batch=config.max_batch,
         temporal=config.temporal,
         temporal_reduce=config.temporal_reduce if config.temporal > 1 else None,
         state=TemporalFANet(model, config.temporal, config.temporal_reduce).state_tensors(),
@@ -334,6 +338,7 @@ def _export_all(
         prepare,
         config.temporal,
         config.temporal_reduce,
+        config.max_batch > 1,
     )
     fp32_now = files.current(fp32_path)
     fp32 = ExportedFile(fp32_path, "fp32", _verify_fp32(model, fp32_now, config, common))

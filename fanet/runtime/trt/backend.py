@@ -116,7 +116,8 @@ class TensorRTBackend(Backend):
         self._tensors = self._describe_tensors()
         self._stream = Stream(self._cuda)
         self._cuda_graph = cuda_graph and self._plan.io_api == "named_tensors"
-        self._profile = (record or {}).get("profile")
+        self._profile = (record or {}).get("profile")  # the image input's
+        self._image = ((record or {}).get("sidecar") or {}).get("input_name", "input")
         self.device = "cuda"
         self.precision = (record or {}).get("precision", "fp32")
         self.input_specs = [self._spec(t) for t in self._tensors if t.is_input]
@@ -186,8 +187,10 @@ class TensorRTBackend(Backend):
                 shape = resolve_shape(tensor.engine_shape, requested)
             except ValueError as exc:
                 raise BackendError(str(exc)) from None
-            if self._profile and not within_profile(
-                shape, self._profile["min"], self._profile["max"]
+            if (
+                tensor.name == self._image
+                and self._profile
+                and not within_profile(shape, self._profile["min"], self._profile["max"])
             ):
                 raise BackendError(
                     "input shape {} is outside the engine's profile {} .. {}".format(

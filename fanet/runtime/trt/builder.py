@@ -18,7 +18,6 @@ from fanet.core.errors import ConfigError
 from fanet.core.files import check_replaceable, sha256_file
 from fanet.core.onnx_graph import Graph
 from fanet.core.sidecar import (
-    INPUT_NAME,
     Sidecar,
     export_stem,
     onnx_variants,
@@ -66,21 +65,35 @@ class CacheCalibrator(trt.IInt8EntropyCalibrator2):
 
 def _profile_shapes(
     sidecar: Sidecar, profile: Optional[Tuple[Size, Size, Size]]
-) -> Optional[Dict[str, List[int]]]:
+) -> Optional[Dict[str, Dict[str, List[int]]]]:
+    """The optimization profile of every input with a dynamic axis, by name: the image's
+    sides (``--min/--opt/--max``) and, for ``--max-batch N`` exports, the batch axis of the
+    image and of the temporal state (1 .. N, tuned for N)."""
+    batch = sidecar.max_batch
     if not sidecar.dynamic:
         if profile:
             raise ConfigError("--min/--opt/--max need an ONNX exported with --dynamic")
-        return None
+        if batch == 1:
+            return None
+        assert sidecar.input_size is not None, "a fixed-size export records its size"
+        profile = (sidecar.input_size, sidecar.input_size, sidecar.input_size)
     if profile is None:
         raise ConfigError("a dynamic ONNX needs an optimization profile: --min, --opt and --max")
     minimum, optimum, maximum = profile
     if not (minimum[0] <= optimum[0] <= maximum[0] and minimum[1] <= optimum[1] <= maximum[1]):
         raise ConfigError("the profile must satisfy min <= opt <= max in both sides")
-    return {
-        "min": [1, 3, minimum[0], minimum[1]],
-        "opt": [1, 3, optimum[0], optimum[1]],
-        "max": [1, 3, maximum[0], maximum[1]],
+    shapes = {
+        sidecar.input_name: {
+            "min": [1, 3, minimum[0], minimum[1]],
+            "opt": [batch, 3, optimum[0], optimum[1]],
+            "max": [batch, 3, maximum[0], maximum[1]],
+        }
     }
+    if batch > 1:
+        for state in sidecar.state:
+            rest = list(state.shape[1:])
+            shapes[state.input] = {"min": [1] + rest, "opt": [batch] + rest, "max": [batch] + rest}
+    return shapes
 
 
 def _create_network(builder: trt.Builder, plan: BuildPlan) -> trt.INetworkDefinition:
@@ -172,9 +185,10 @@ def build_engine(
         _pin_attention(network, graph)
     if shapes:
         optimization = builder.create_optimization_profile()
-        optimization.set_shape(
-            INPUT_NAME, trt.Dims(shapes["min"]), trt.Dims(shapes["opt"]), trt.Dims(shapes["max"])
-        )
+        for name, ranges in shapes.items():
+            optimization.set_shape(
+                name, trt.Dims(ranges["min"]), trt.Dims(ranges["opt"]), trt.Dims(ranges["max"])
+            )
         config.add_optimization_profile(optimization)
     if plan.implicit_calibration:
         cache = export_stem(onnx_path) + "_int8.calib.cache"
@@ -206,7 +220,8 @@ def build_engine(
         onnx_path=os.path.abspath(source),
         onnx_sha256=source_sha256,
         input_shape=[1, 3] + list(sidecar.input_size) if sidecar.input_size else None,
-        profile=shapes,
+        profile=shapes[sidecar.input_name] if shapes else None,  # the image's
+        profiles=shapes,
         builder_flags=list(plan.builder_flags),
         strongly_typed=plan.strongly_typed,
         implicit_int8=plan.implicit_calibration,

@@ -288,7 +288,14 @@ def fake_tensorrt_module(version, cuda):
         def deserialize_cuda_engine(self, data):
             return Engine(json.loads(data.decode()))
 
+    class IInt8EntropyCalibrator2:  # the builder's cache calibrator derives from it
+        def __init__(self):
+            pass
+
     trt.ILogger, trt.TensorIOMode, trt.Runtime = ILogger, TensorIOMode, Runtime
+    trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
+    # names the builder's signatures read when it is imported (Python 3.6: no lazy hints)
+    trt.Builder = trt.IBuilderConfig = trt.INetworkDefinition = type("Stand-in", (), {})
     trt.nptype = lambda dtype: dtype
     return trt
 
@@ -297,6 +304,7 @@ TRT_MODULES = (
     "tensorrt",
     "fanet.runtime.trt.logger",
     "fanet.runtime.trt.backend",
+    "fanet.runtime.trt.builder",
 )
 
 
