@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="TensorRT version every graph must conform to (repeatable; default: every known "
         "version the opset serves: {})".format(", ".join("%d.%d" % v for v in KNOWN_VERSIONS)),
     )
+    graph.add_argument(
+        "--max-batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="a dynamic batch axis up to N (serving several streams, Triton's dynamic "
+        "batching; default 1: fixed batch of one)",
+    )
+    graph.add_argument(
+        "--triton-repo",
+        metavar="DIR",
+        help="also add the FP32 graph to this Triton model repository (config.pbtxt)",
+    )
     temporal = parser.add_argument_group("video (spatial-temporal attention, paper Sec. III-D)")
     temporal.add_argument(
         "--temporal",
@@ -178,6 +191,7 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         force=args.force,
         temporal=args.temporal,
         temporal_reduce=args.temporal_reduce,
+        max_batch=args.max_batch,
     )
 
 
@@ -212,9 +226,17 @@ def _next_step(files: list[ExportedFile]) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from fanet.core.sidecar import read_sidecar
     from fanet.export.pipeline import run_export
+    from fanet.runtime.triton import check_repository, write_model
 
+    if args.triton_repo:
+        check_repository(args.triton_repo, args.force)  # before minutes of work
     files = run_export(config_from_args(args))
+    if args.triton_repo:
+        fp32 = files[0].path
+        folder = write_model(args.triton_repo, fp32, read_sidecar(fp32), force=args.force)
+        print(f"Triton model: {folder}", file=sys.stderr)
     if args.json:
         print(json.dumps([vars(f) for f in files], indent=2))
     else:
