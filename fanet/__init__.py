@@ -6,4 +6,4 @@ Device side (numpy, OpenCV, TensorRT; Python 3.6+): ``fanet.core``, ``fanet.runt
 ``fanet.cli.host``. The import-linter contracts in pyproject.toml keep them apart.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
