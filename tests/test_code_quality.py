@@ -42,12 +42,12 @@ def _run(*command):
 
 
 def test_ruff_is_clean():
-    code, output = _run(_tool("ruff"), "check", "fanet", "tests")
+    code, output = _run(_tool("ruff"), "check", "fanet", "tests", "examples")
     assert code == 0, output
 
 
 def test_ruff_format_is_clean():
-    code, output = _run(_tool("ruff"), "format", "--check", "fanet", "tests")
+    code, output = _run(_tool("ruff"), "format", "--check", "fanet", "tests", "examples")
     assert code == 0, output
 
 

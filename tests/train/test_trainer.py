@@ -94,6 +94,11 @@ def test_video_training_reads_the_frame_before_each_labelled_one(tmp_path):
     assert code == 1 and "none of the 6 labelled images can be used" in stderr
 
 
+def _one_step(root, out):
+    """fanet-train's arguments for one iteration on ``root``, written to ``out``."""
+    return ["--cityscapes", str(root), "--batch", "4", "--iters", "1", *SMALL, "-o", str(out)]
+
+
 def _run(*args):
     command = [sys.executable, "-m", "fanet.cli.host.train", *args]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -118,18 +123,7 @@ def test_bad_input_is_one_line(scenes, tmp_path, extra, message):
         backbone,
     )
     extra = [e.replace("BACKBONE", str(backbone)).replace("IMAGES", str(scenes)) for e in extra]
-    code, stderr = _run(
-        "--cityscapes",
-        str(scenes),
-        "--batch",
-        "4",
-        "--iters",
-        "1",
-        *SMALL,
-        *extra,
-        "-o",
-        str(tmp_path / "run"),
-    )
+    code, stderr = _run(*_one_step(scenes, tmp_path / "run"), *extra)
     assert code == 1 and "Traceback" not in stderr, stderr
     assert message in stderr.strip().splitlines()[-1]
 
@@ -138,33 +132,13 @@ def test_images_without_labels_are_skipped_and_counted(scenes, tmp_path, caplog)
     root = tmp_path / "partial"
     write_cityscapes(str(root), "train", 5, seed=1, size=(96, 192))
     next((root / "gtFine" / "train").rglob("*.png")).unlink()
-    args = [
-        "--cityscapes",
-        str(root),
-        "--batch",
-        "4",
-        "--iters",
-        "1",
-        *SMALL,
-        "-o",
-        str(tmp_path / "run"),
-    ]
+    args = _one_step(root, tmp_path / "run")
     assert train.main([a for a in args if a != "-q"]) == 0
     assert "skipped 1 images without a label" in caplog.text
 
 
 def test_a_folder_with_a_run_needs_resume_or_force(scenes, tmp_path):
-    args = [
-        "--cityscapes",
-        str(scenes),
-        "--batch",
-        "4",
-        "--iters",
-        "1",
-        *SMALL,
-        "-o",
-        str(tmp_path / "run"),
-    ]
+    args = _one_step(scenes, tmp_path / "run")
     assert train.main(args) == 0
     code, stderr = _run(*args)
     assert code == 1 and "pass --resume to continue it, --force to start again" in stderr

@@ -101,49 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The flags as a ``TrainConfig``: same names, bar the negated and the validation ones."""
+    from dataclasses import fields
+
     from fanet.train.trainer import TrainConfig
 
-    return TrainConfig(
-        arch=args.arch,
-        num_classes=args.num_classes,
-        cityscapes=args.cityscapes,
-        split=args.split,
-        images=args.images,
-        labels=args.labels,
-        val_split=None if args.no_val else args.val_split,
-        val_images=None if args.no_val else args.val_images,
-        val_labels=None if args.no_val else args.val_labels,
-        crop=args.crop,
-        batch=args.batch,
-        iters=args.iters,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        power=args.power,
-        scale=tuple(args.scale),
-        jitter=args.jitter,
-        flip=not args.no_flip,
-        loss=args.loss,
-        aux_weight=args.aux_weight,
-        backbone=args.backbone,
-        weights=args.weights,
-        output_dir=args.output_dir,
-        resume=args.resume,
-        force=args.force,
-        stop_after=args.stop_after,
-        amp=not args.no_amp,
-        sync_bn=args.sync_bn,
-        freeze_bn=args.freeze_bn,
-        val_every=args.val_every,
-        val_limit=args.val_limit,
-        save_every=args.save_every,
-        log_every=args.log_every,
-        workers=args.workers,
-        seed=args.seed,
-        device=args.device,
-        temporal=args.temporal,
-        temporal_reduce=args.temporal_reduce,
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    given.update(scale=tuple(args.scale), flip=not args.no_flip, amp=not args.no_amp)
+    if args.no_val:
+        given.update(val_split=None, val_images=None, val_labels=None)
+    return TrainConfig(**given)
 
 
 def _main(args: argparse.Namespace) -> int:
