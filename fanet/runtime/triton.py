@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
 from fanet.core.sidecar import Sidecar
@@ -74,7 +74,8 @@ def config_text(model: TritonModel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _output(sidecar: Sidecar, lead: List[int], io_dtype: str):
+def _output(sidecar: Sidecar, lead: List[int], io_dtype: str) -> Tuple[str, List[int]]:
+    """The output's data type and dims (logits at 1/8, or int32 labels)."""
     height, width = sidecar.input_size or (-1, -1)
     stride = sidecar.output_stride
     size = [_divided(height, stride), _divided(width, stride)]

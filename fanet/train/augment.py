@@ -44,7 +44,9 @@ class Augmentation:
         return [np.ascontiguousarray(f) for f in frames], np.ascontiguousarray(labels)
 
 
-def _crop(frames, labels, crop, rng):
+def _crop(
+    frames: list[np.ndarray], labels: np.ndarray, crop: tuple[int, int], rng: np.random.Generator
+) -> tuple[list[np.ndarray], np.ndarray]:
     """A random ``crop`` window; image padding is black, label padding ignored."""
     height, width = labels.shape
     pad_h, pad_w = max(crop[0] - height, 0), max(crop[1] - width, 0)
@@ -59,7 +61,7 @@ def _crop(frames, labels, crop, rng):
     return [f[window] for f in frames], labels[window]
 
 
-def _jitter(image: np.ndarray, brightness: float, contrast: float, saturation: float):
+def _jitter(image: np.ndarray, brightness: float, contrast: float, saturation: float) -> np.ndarray:
     """Brightness, contrast (about the mean grey) and saturation (about each pixel's grey)."""
     pixels = image.astype(np.float32) * brightness
     grey = cv2.cvtColor(np.clip(pixels, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY)

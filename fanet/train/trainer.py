@@ -31,8 +31,9 @@ from fanet.core.files import check_writable_folder
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
 from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
+from fanet.model.fanet import FANet
 from fanet.model.temporal import TemporalFANet, check_window
-from fanet.runtime.evaluation import Report, evaluate, label_table
+from fanet.runtime.evaluation import Pairs, Report, evaluate, label_table
 from fanet.train import state
 from fanet.train.augment import Augmentation
 from fanet.train.data import SegmentationDataset, find_pairs, training_samples
@@ -223,7 +224,7 @@ class _Run:
         epoch, skip = divmod(done, self.batches_per_epoch)
         while True:
             self.dataset.set_epoch(epoch)
-            sampler = _EpochShare(self.dataset, self.config, self.world, epoch, skip)
+            sampler = _EpochShare(len(self.dataset), self.config, self.world, epoch, skip)
             loader = torch.utils.data.DataLoader(
                 self.dataset,
                 batch_size=self.config.batch // self.world.size,
@@ -258,7 +259,15 @@ class _Run:
             raise ConfigError(f"the loss is {value}: lower --lr, or check the labels")
         return value
 
-    def _record(self, result, iteration, loss, unknown, progress, started) -> None:
+    def _record(
+        self,
+        result: TrainResult,
+        iteration: int,
+        loss: float,
+        unknown: int,
+        progress: Any,
+        started: float,
+    ) -> None:
         loss = self.world.mean(loss)
         if not self.world.main:
             return
@@ -323,14 +332,14 @@ class _EpochShare(torch.utils.data.Sampler):
     process, positions rank, rank + size, ...; a whole number of batches; the first
     ``skip`` batches left out (a resumed run)."""
 
-    def __init__(self, dataset, config: TrainConfig, world: World, epoch: int, skip: int) -> None:
+    def __init__(self, size: int, config: TrainConfig, world: World, epoch: int, skip: int) -> None:
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(dataset), generator=generator).tolist()
+        order = torch.randperm(size, generator=generator).tolist()
         per_process = config.batch // world.size
         usable = (len(order) // config.batch) * config.batch
         self.indices = order[world.rank : usable : world.size][skip * per_process :]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         return iter(self.indices)
 
     def __len__(self) -> int:
@@ -359,7 +368,7 @@ def _settings(config: TrainConfig) -> dict[str, Any]:
     return settings
 
 
-def _initial_model(config: TrainConfig):
+def _initial_model(config: TrainConfig) -> FANet:
     if config.weights:
         return model_from_checkpoint(config.weights, config.arch, config.num_classes)
     model = create_model(config.arch, config.num_classes)
@@ -368,7 +377,7 @@ def _initial_model(config: TrainConfig):
     return model
 
 
-def _validation_pairs(config: TrainConfig):
+def _validation_pairs(config: TrainConfig) -> tuple[Pairs, str] | None:
     if config.val_images and config.val_labels:
         return find_pairs(None, "", config.val_images, config.val_labels)
     if config.cityscapes and config.val_split:
@@ -377,7 +386,9 @@ def _validation_pairs(config: TrainConfig):
 
 
 @torch.no_grad()
-def _evaluate(network: TrainingFANet, validation, config: TrainConfig, device) -> Report:
+def _evaluate(
+    network: TrainingFANet, validation: tuple[Pairs, str], config: TrainConfig, device: torch.device
+) -> Report:
     """The network's mIoU on the validation pairs, each image at its own size (a temporal
     model sees each as a frame of its own)."""
     pairs, kind = validation
