@@ -28,6 +28,8 @@ from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, Probe, measure_together, probe
 from fanet.runtime.device_info import TegraStats, device_info
 from fanet.runtime.evaluation import (
+    LabelTable,
+    Pairs,
     Predictor,
     cityscapes_pairs,
     evaluate,
@@ -230,6 +232,7 @@ def run_benchmark(
 ) -> BenchReport:
     """Measure every row at every size; Ctrl-C stops early with what was measured."""
     rows = plan_rows(request)
+    data = _accuracy_data(request)  # found once, before any model is opened
     results: List[BenchResult] = []
     interrupted = False
     device = device_info(REPORTED_MODULES)
@@ -238,7 +241,7 @@ def run_benchmark(
         # machine's drift moves the rows compared alike.
         for size in sizes:
             try:
-                measured, accuracy, interrupted = measure_rows(request, rows, size, budget)
+                measured, accuracy, interrupted = measure_rows(request, rows, size, budget, data)
             except KeyboardInterrupt:
                 measured, accuracy, interrupted = [{} for _ in rows], [None] * len(rows), True
             for row, stats, miou in zip(rows, measured, accuracy):
@@ -261,11 +264,23 @@ def run_benchmark(
     return BenchReport(metric, budget, device, results, interrupted)
 
 
-def measure_rows(request: BenchRequest, rows: List[Row], size: Size, budget: Budget) -> Any:
-    """Statistics of every row at ``size``, measured together, each row's mIoU on
-    ``request.data`` (None without), and whether Ctrl-C stopped them. A temporal model is
-    measured in a session that carries its state."""
-    pairs = cityscapes_pairs(request.data, "val") if request.data else None
+def _accuracy_data(request: BenchRequest) -> Optional[Tuple[Pairs, LabelTable]]:
+    """The labelled val images of ``request.data`` and the label table, if asked for."""
+    if not request.data:
+        return None
+    return cityscapes_pairs(request.data, "val"), label_table("label_ids")
+
+
+def measure_rows(
+    request: BenchRequest,
+    rows: List[Row],
+    size: Size,
+    budget: Budget,
+    data: Optional[Tuple[Pairs, LabelTable]] = None,
+) -> Any:
+    """Statistics of every row at ``size``, measured together, each row's mIoU on ``data``
+    (None without), and whether Ctrl-C stopped them. A temporal model is measured in a
+    session that carries its state."""
     with contextlib.ExitStack() as opened:
         probes: List[Probe] = []
         predictors: List[Predictor] = []
@@ -279,10 +294,9 @@ def measure_rows(request: BenchRequest, rows: List[Row], size: Size, budget: Bud
             probes.append(probe(segmenter, size, label=label, session=session))
             predictors.append(one_frame_each(session) if session else segmenter)
         measured, interrupted = measure_together(probes, budget)
-        if pairs is None or interrupted:
+        if data is None or interrupted:
             return measured, [None] * len(rows), interrupted
-        table = label_table("label_ids")
-        report = evaluate(predictors, pairs, table, limit=request.data_limit)
+        report = evaluate(predictors, *data, limit=request.data_limit)
         accuracy = [scores.miou() for scores in report.scores]
         logger.info("mIoU on %d images of %s: %s", report.images, request.data, accuracy)
         return measured, accuracy, interrupted
