@@ -12,7 +12,6 @@ import shutil
 import tempfile
 
 from fanet import __version__
-from fanet.calibration.synthetic import write_cityscapes
 from fanet.core.artefact_set import stem_lock
 from fanet.core.files import sha256_file
 from fanet.core.sidecar import (
@@ -21,6 +20,7 @@ from fanet.core.sidecar import (
     sidecar_path,
     variant_for,
 )
+from fanet.core.synthetic import write_cityscapes
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.model import random_model
 from fanet.model.fanet import FANet

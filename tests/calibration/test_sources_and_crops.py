@@ -7,8 +7,8 @@ import pytest
 from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import open_source
-from fanet.calibration.synthetic import write_cityscapes
 from fanet.core.preprocess import preprocess
+from fanet.core.synthetic import write_cityscapes
 
 
 @pytest.fixture()

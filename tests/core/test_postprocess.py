@@ -64,7 +64,7 @@ def test_non_finite_logits_fall_back_to_every_class():
 
 def test_fifty_trained_model_frames_at_three_sizes(trained_checkpoint, tmp_path):
     """Logits of the trained fixture model on 50 synthetic street scenes."""
-    from fanet.calibration.synthetic import write_cityscapes
+    from fanet.core.synthetic import write_cityscapes
     from fanet.runtime import Segmenter
 
     write_cityscapes(str(tmp_path), "val", 50, seed=11, size=(128, 256))

@@ -6,8 +6,8 @@ import onnxruntime
 import pytest
 import torch
 
-from fanet.calibration.synthetic import render_scene
 from fanet.core.preprocess import preprocess
+from fanet.core.synthetic import render_scene
 from fanet.export.fp16 import attention_nodes, convert_to_fp16
 from fanet.export.onnx_export import export_onnx
 from fanet.model import create_model, model_from_checkpoint

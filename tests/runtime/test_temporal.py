@@ -5,8 +5,8 @@ graph fed without its state, or with state of the wrong shape, is one clear erro
 import numpy as np
 import pytest
 
-from fanet.calibration.synthetic import render_scene
 from fanet.core.errors import ConfigError
+from fanet.core.synthetic import render_scene
 from fanet.runtime import Segmenter
 from fanet.runtime.backend import BackendError
 from fanet.runtime.frames import Frame

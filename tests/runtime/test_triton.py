@@ -201,7 +201,7 @@ def test_the_client_example_sends_what_the_segmenter_feeds_and_reads_its_labels(
     from google.protobuf import json_format
     from tritonclient.grpc import InferResult, service_pb2
 
-    from fanet.calibration.synthetic import render_scene
+    from fanet.core.synthetic import render_scene
     from fanet.runtime import Segmenter
 
     client = _client_example()

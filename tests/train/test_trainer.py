@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fanet.calibration.synthetic import write_cityscapes, write_sequences
 from fanet.cli.host import train
+from fanet.core.synthetic import write_cityscapes, write_sequences
 
 SMALL = ["--crop", "64x128", "--workers", "0", "--no-val", "-q"]
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     """60 synthetic street scenes (128x256) as PNGs and as a 10 FPS video."""
-    from fanet.calibration.synthetic import write_cityscapes
+    from fanet.core.synthetic import write_cityscapes
 
     root = tmp_path_factory.mktemp("scenes")
     write_cityscapes(str(root), "val", 60, seed=5, size=(128, 256))

@@ -126,7 +126,7 @@ def test_unreadable_weights(tmp_path):
 
 
 def test_images_smaller_than_the_crop(tmp_path):
-    from fanet.calibration.synthetic import write_cityscapes
+    from fanet.core.synthetic import write_cityscapes
 
     write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(32, 64))
     code, _, stderr = _run(*_int8_args(tmp_path / "cs", tmp_path / "out"))
@@ -135,7 +135,7 @@ def test_images_smaller_than_the_crop(tmp_path):
 
 
 def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):
-    from fanet.calibration.synthetic import write_cityscapes
+    from fanet.core.synthetic import write_cityscapes
     from fanet.export import pipeline
 
     write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(64, 128))

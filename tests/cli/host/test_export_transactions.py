@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fanet.calibration.synthetic import write_cityscapes
+from fanet.core.synthetic import write_cityscapes
 
 EXPORT = [sys.executable, "-m", "fanet.cli.host.export", "--random-weights", "--res", "64x128"]
 TRIALS = 10

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fanet.calibration.synthetic import render_scene
+from fanet.core.synthetic import render_scene
 from fanet.runtime.segmenter import Segmenter
 
 

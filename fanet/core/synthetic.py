@@ -5,11 +5,11 @@ sidewalks, and car- and person-like shapes, with textured colours so that a netw
 must look at context, not only at a pixel's colour. Files are written as
 ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and
 ``gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png``.
+Used for calibration without real images and by the tests (Python 3.6 compatible).
 """
 
-from __future__ import annotations
-
 import os
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -31,7 +31,7 @@ def _paint(image, labels, mask, name, base_bgr, rng, noise=18.0):
     labels[mask] = _id(name)
 
 
-def render_scene(seed: int, height: int = 256, width: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(seed: int, height: int = 256, width: int = 512) -> Tuple[np.ndarray, np.ndarray]:
     """A BGR uint8 street scene and its Cityscapes label-ID map (uint8)."""
     rng = np.random.default_rng(seed)
     image = np.zeros((height, width, 3), np.uint8)
@@ -79,8 +79,8 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> tuple[np.nda
 
 
 def write_cityscapes(
-    root: str, split: str, count: int, seed: int = 0, size: tuple[int, int] = (256, 512)
-) -> list[str]:
+    root: str, split: str, count: int, seed: int = 0, size: Tuple[int, int] = (256, 512)
+) -> List[str]:
     """Write ``count`` scenes in the Cityscapes layout under ``root``; returns image paths."""
     image_dir = os.path.join(root, "leftImg8bit", split, CITY)
     label_dir = os.path.join(root, "gtFine", split, CITY)
@@ -99,9 +99,9 @@ def write_sequences(
     split: str,
     count: int,
     seed: int = 0,
-    size: tuple[int, int] = (256, 512),
+    size: Tuple[int, int] = (256, 512),
     before: int = 1,
-) -> list[str]:
+) -> List[str]:
     """``count`` labelled scenes in the Cityscapes layout, each the 20th frame of a
     snippet, with the ``before`` frames that precede it (the camera panning 3 pixels a
     frame) in ``leftImg8bit_sequence``, as Cityscapes ships them; returns the labelled

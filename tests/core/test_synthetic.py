@@ -3,8 +3,8 @@
 import cv2
 import numpy as np
 
-from fanet.calibration.synthetic import label_path_for, render_scene, write_cityscapes
 from fanet.core.labels import LABEL_BY_NAME, id_to_train_id
+from fanet.core.synthetic import label_path_for, render_scene, write_cityscapes
 
 
 def test_scenes_are_deterministic_by_seed():
