@@ -1,27 +1,29 @@
-"""Shared fixtures: the reference files in ../shared/reference and golden weights."""
-
-from __future__ import annotations
+"""Shared fixtures: the reference files in ../shared/reference, golden weights, and what
+only the host side makes (``artefacts.py``). Python 3.6 compatible: the device tests run
+there too."""
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 import pytest
 
-REFERENCE_DIR = Path(
-    os.environ.get(
-        "FANET_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference"
-    )
-)
+import reference
+from artefacts import ROOT_VARIABLE, fp32_graph, host_artefact
+
+REFERENCE_DIR = Path(reference.REFERENCE_DIR)
 GOLDEN_WEIGHT_SEED = 7
 
 
 def _require_reference(name: str) -> Path:
     path = REFERENCE_DIR / name
     if not path.is_file():
-        pytest.skip(f"reference file {path} not found (set FANET_REFERENCE_DIR)")
+        pytest.skip("reference file {} not found (set FANET_REFERENCE_DIR)".format(path))
     return path
 
 
@@ -29,7 +31,7 @@ def golden_state_dict(arch: str) -> dict:
     """Weights drawn from the key manifest exactly as FANET_SPEC.md describes."""
     import torch
 
-    manifest = json.loads(_require_reference(f"keys_{arch}.json").read_text())
+    manifest = json.loads(_require_reference("keys_{}.json".format(arch)).read_text())
     torch.manual_seed(GOLDEN_WEIGHT_SEED)
     state = {}
     for key, shape, dtype in manifest:
@@ -42,18 +44,29 @@ def golden_state_dict(arch: str) -> dict:
     return state
 
 
-def golden_outputs(arch: str) -> dict[str, np.ndarray]:
+def golden_outputs(arch: str) -> Dict[str, np.ndarray]:
     """``input``, ``logits`` and ``logits_f64`` of the released code."""
-    with np.load(_require_reference(f"golden_{arch}.npz")) as data:
+    with np.load(str(_require_reference("golden_{}.npz".format(arch)))) as data:
         return {key: data[key] for key in data.files}
 
 
 def pytest_configure(config):
     """Ctrl-C behaves as in a terminal even where the suite was started in the background
     (a shell starts background jobs with SIGINT ignored, and Python then keeps it so, in
-    this process and in every command the tests start)."""
+    this process and in every command the tests start). Host-made artefacts go to a
+    folder of this session, unless a parent session (the Python 3.6 run) shares its own."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not os.environ.get(ROOT_VARIABLE):
+        os.environ[ROOT_VARIABLE] = tempfile.mkdtemp(prefix="fanet-artefacts-")
+        config._fanet_artefacts = os.environ[ROOT_VARIABLE]
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_fanet_artefacts", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop(ROOT_VARIABLE, None)
 
 
 @pytest.fixture(scope="session")
@@ -67,40 +80,16 @@ def reference_dir() -> Path:
     return REFERENCE_DIR
 
 
-SCENE_SIZE = (128, 256)
+@pytest.fixture(scope="session")
+def synthetic_cityscapes() -> Path:
+    """A Cityscapes-layout root with 48 train and 8 val synthetic street scenes (128x256)."""
+    return host_artefact("cityscapes")
 
 
 @pytest.fixture(scope="session")
-def synthetic_cityscapes(tmp_path_factory) -> Path:
-    """A Cityscapes-layout root with 48 train and 8 val synthetic street scenes."""
-    from fanet.calibration.synthetic import write_cityscapes
-
-    root = tmp_path_factory.mktemp("cityscapes")
-    write_cityscapes(str(root), "train", 48, seed=1, size=SCENE_SIZE)
-    write_cityscapes(str(root), "val", 8, seed=2, size=SCENE_SIZE)
-    return root
-
-
-@pytest.fixture(scope="session")
-def trained_run(synthetic_cityscapes, tmp_path_factory) -> Path:
-    """fanet-train's folder after 200 iterations of the released recipe (SGD, poly, OHEM,
-    auxiliary heads, flip, crop, jitter; scale 0.75-1.25 for images this small) on the 48
-    training scenes, batch 8, validated once on the 8 held-out ones (about 90 s)."""
-    from fanet.train.trainer import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("trained")
-    config = TrainConfig(
-        cityscapes=str(synthetic_cityscapes),
-        crop=SCENE_SIZE,
-        batch=8,
-        iters=200,
-        scale=(0.75, 1.25),
-        val_every=200,
-        workers=0,
-        output_dir=str(out),
-    )
-    train(config)
-    return out
+def trained_run() -> Path:
+    """fanet-train's folder after 200 iterations on the synthetic scenes (host_artefacts)."""
+    return host_artefact("trained")
 
 
 @pytest.fixture(scope="session")
@@ -110,25 +99,15 @@ def trained_checkpoint(trained_run) -> Path:
 
 
 @pytest.fixture(scope="session")
-def exported_trained(trained_checkpoint, tmp_path_factory) -> Path:
+def exported_trained() -> Path:
     """FP32 ONNX (128x256, with sidecar) of the trained fixture model."""
-    from fanet.export.pipeline import ExportConfig, run_export
-
-    out = tmp_path_factory.mktemp("exported")
-    run_export(ExportConfig(weights=str(trained_checkpoint), size=SCENE_SIZE, output_dir=str(out)))
-    return out / "fanet18_128x256.onnx"
+    return fp32_graph(host_artefact("exported_trained"))
 
 
 @pytest.fixture(scope="session")
-def temporal_export(tmp_path_factory) -> Path:
+def temporal_export() -> Path:
     """A 2-frame temporal FP32 ONNX (random weights, 64x128, sum over the frames)."""
-    from fanet.export.pipeline import ExportConfig, run_export
-
-    out = tmp_path_factory.mktemp("temporal")
-    config = ExportConfig(
-        random_weights=True, size=(64, 128), temporal=2, temporal_reduce="sum", output_dir=str(out)
-    )
-    return Path(run_export(config)[0].path)
+    return fp32_graph(host_artefact("temporal"))
 
 
 def pytest_collection_modifyitems(config, items):

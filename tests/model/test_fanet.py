@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import golden_outputs, golden_state_dict
 
 from fanet.core.errors import ConfigError
 from fanet.model import create_model, fuse_bn, list_models, model_from_checkpoint, random_model
+
+from conftest import golden_outputs, golden_state_dict
 
 
 @pytest.mark.parametrize("arch", ["fanet18", "fanet34"])
