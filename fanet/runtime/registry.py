@@ -9,6 +9,7 @@ with the model) nor an accelerator library it does not use.
 import importlib
 import logging
 import os
+from types import ModuleType
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
 
 from fanet.core.errors import ConfigError, MissingDependencyError
@@ -40,18 +41,36 @@ class BackendEntry(NamedTuple):
     def open(
         self, model: Any, device: Optional[str], precision: Optional[str], options: Any
     ) -> Backend:
+        return self.load()(model, device, precision, options)
+
+    def load(self) -> Callable[..., Backend]:
+        """The backend's opener; a failure to import it is one line naming the backend
+        and the cause (``MissingDependencyError`` where something is not installed)."""
         module_name, function = self.opener.split(":")
-        missing = "the {} backend needs {}".format(self.name, self.needs)
+        what = "the {} backend".format(self.name)
         if not self.available():
-            raise MissingDependencyError(missing)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise MissingDependencyError("{} ({})".format(missing, exc)) from None
-        return getattr(module, function)(model, device, precision, options)
+            raise MissingDependencyError("{} needs {}".format(what, self.needs))
+        opener: Callable[..., Backend] = getattr(
+            load_module(module_name, what, self.needs), function
+        )
+        return opener
+
+
+def load_module(module_name: str, what: str, needs: str) -> ModuleType:
+    """Import ``module_name`` for ``what``; any failure is one line naming ``what`` and the
+    cause (``MissingDependencyError`` saying it needs ``needs`` for an ``ImportError``)."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MissingDependencyError("{} needs {} ({})".format(what, needs, exc)) from None
+    except Exception as exc:  # e.g. an installed library of an unsupported version
+        raise BackendError(
+            "{} cannot be loaded: {}: {}".format(what, type(exc).__name__, exc)
+        ) from None
 
 
 # Best first: "auto" takes the first available entry that runs the file.
+TENSORRT_NEEDS = "TensorRT and cuda-python or pycuda (JetPack, or NVIDIA's tensorrt wheel)"
 BACKENDS = (
     BackendEntry(
         "tensorrt",
@@ -60,7 +79,7 @@ BACKENDS = (
         ("fp32", "fp16", "int8"),
         TensorRTOptions,
         lambda: installed_tensorrt_version() is not None,
-        "TensorRT and cuda-python or pycuda (JetPack, or NVIDIA's tensorrt wheel)",
+        TENSORRT_NEEDS,
     ),
     BackendEntry(
         "onnxruntime",

@@ -1,6 +1,7 @@
 """fanet-build: ONNX -> TensorRT engine on the device that runs it (Python 3.6 compatible)."""
 
 import argparse
+import os
 from typing import List, Optional
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
@@ -65,11 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(args: argparse.Namespace) -> int:
     from fanet.runtime.options import BuildOptions
+    from fanet.runtime.registry import TENSORRT_NEEDS, load_module
     from fanet.runtime.trt.versions import require_tensorrt
 
+    if not os.path.isfile(args.onnx):
+        raise ConfigError("ONNX file not found: {}".format(args.onnx))
     require_tensorrt()
-    from fanet.runtime.trt.builder import build_engine
-
+    builder = load_module("fanet.runtime.trt.builder", "the TensorRT builder", TENSORRT_NEEDS)
     profile = None
     sizes = (args.min, args.opt, args.max)
     if any(sizes):
@@ -85,7 +88,7 @@ def _main(args: argparse.Namespace) -> int:
         implicit_int8=args.implicit_int8,
         force=args.force,
     )
-    path = build_engine(args.onnx, precision, args.output, options)
+    path = builder.build_engine(args.onnx, precision, args.output, options)
     print(path)
     return 0
 

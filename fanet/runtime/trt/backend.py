@@ -25,7 +25,7 @@ from fanet.runtime.trt.cuda import (
 )
 from fanet.runtime.trt.engine_record import EngineError, check_record, read_record
 from fanet.runtime.trt.io_buffers import nbytes, resolve_shape, within_profile
-from fanet.runtime.trt.logger import TRT_LOGGER, machine_info
+from fanet.runtime.trt.logger import create_runtime, machine_info
 from fanet.runtime.trt.versions import parse_version, runtime_plan
 
 logger = logging.getLogger(__name__)
@@ -86,9 +86,14 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(
-        self, engine_path: str, cuda: Optional[CudaApi] = None, cuda_graph: bool = False
+        self,
+        engine_path: str,
+        cuda: Optional[CudaApi] = None,
+        cuda_graph: bool = False,
+        runtime: "Optional[trt.Runtime]" = None,
     ) -> None:
         super().__init__()
+        self._runtime = runtime or create_runtime()  # first: without a GPU, TensorRT says why
         self._cuda = cuda or load_cuda_api()
         self._tensors: List[_Tensor] = []
         self._stream: Optional[Stream] = None
@@ -105,7 +110,6 @@ class TensorRTBackend(Backend):
             raise EngineError(
                 "cannot read engine {}: {}".format(engine_path, exc.strerror)
             ) from None
-        self._runtime = trt.Runtime(TRT_LOGGER)
         self._engine = self._runtime.deserialize_cuda_engine(data)
         if self._engine is None:
             raise EngineError(
@@ -199,9 +203,15 @@ class TensorRTBackend(Backend):
                 )
             self._fit(tensor, shape)
             if self._plan.io_api == "bindings":
-                self._context.set_binding_shape(tensor.index, shape)  # type: ignore[attr-defined]
+                set_shape = self._context.set_binding_shape  # type: ignore[attr-defined]
+                accepted = set_shape(tensor.index, shape)
             else:
-                self._context.set_input_shape(tensor.name, shape)
+                accepted = self._context.set_input_shape(tensor.name, shape)
+            if not accepted:
+                raise BackendError(
+                    "TensorRT rejected shape {} for input '{}' (the engine's is {}): see "
+                    "TensorRT's log above".format(shape, tensor.name, tensor.engine_shape)
+                )
         for tensor in self._tensors:
             if not tensor.is_input:
                 if self._plan.io_api == "bindings":
@@ -219,7 +229,11 @@ class TensorRTBackend(Backend):
             ok = self._context.execute_async_v2(bindings, handle)  # type: ignore[attr-defined]
         else:
             for tensor in self._tensors:
-                self._context.set_tensor_address(tensor.name, tensor.pointer)
+                if not self._context.set_tensor_address(tensor.name, tensor.pointer):
+                    raise EngineError(
+                        "TensorRT rejected the device address of tensor '{}' (see its log "
+                        "above)".format(tensor.name)
+                    )
             ok = self._context.execute_async_v3(handle)
         if not ok:
             raise EngineError("TensorRT failed to enqueue inference")

@@ -28,10 +28,15 @@ from fanet.runtime.options import BuildOptions, Size
 from fanet.runtime.trt.conformance import buildable_graph
 from fanet.runtime.trt.cuda import load_cuda_api
 from fanet.runtime.trt.engine_record import EngineError, record_path, write_record
-from fanet.runtime.trt.logger import TRT_LOGGER, machine_info
+from fanet.runtime.trt.logger import TRT_LOGGER, create_builder, machine_info
 from fanet.runtime.trt.precision import pin_fp32
 from fanet.runtime.trt.timing_cache import attach_timing_cache, merge_timing_cache
-from fanet.runtime.trt.versions import BuildPlan, build_plan, parse_version
+from fanet.runtime.trt.versions import (
+    BuildPlan,
+    build_plan,
+    parse_version,
+    reports_fast_precisions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,25 +47,29 @@ def is_jetson() -> bool:
     return os.path.exists("/etc/nv_tegra_release")
 
 
-class CacheCalibrator(trt.IInt8EntropyCalibrator2):
-    """Implicit INT8 (TensorRT 8.x-10.x) from the cache ``fanet-export --int8`` writes."""
+def cache_calibrator(cache_path: str) -> "trt.IInt8Calibrator":
+    """An implicit-INT8 calibrator (TensorRT 8.x-10.x; 11.x has none) that takes every
+    scale from the cache ``fanet-export --int8`` writes. Its class is made here, not at
+    import, since ``trt.IInt8EntropyCalibrator2`` exists only in those versions."""
 
-    def __init__(self, cache_path: str) -> None:
-        trt.IInt8EntropyCalibrator2.__init__(self)
-        self._cache_path = cache_path
+    class CacheCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
 
-    def get_batch_size(self) -> int:
-        return 1
+        def get_batch_size(self) -> int:
+            return 1
 
-    def get_batch(self, names: List[str]) -> None:  # type: ignore[override]
-        return None  # no data: every scale comes from the cache (NVIDIA's samples return None)
+        def get_batch(self, names: List[str]) -> None:  # type: ignore[override]
+            return None  # no data: every scale comes from the cache (as NVIDIA's samples)
 
-    def read_calibration_cache(self) -> bytes:
-        with open(self._cache_path, "rb") as stream:
-            return stream.read()
+        def read_calibration_cache(self) -> bytes:
+            with open(cache_path, "rb") as stream:
+                return stream.read()
 
-    def write_calibration_cache(self, cache: Any) -> None:
-        logger.debug("TensorRT returned a calibration cache of %d bytes", len(bytes(cache)))
+        def write_calibration_cache(self, cache: Any) -> None:
+            logger.debug("TensorRT returned a calibration cache of %d bytes", len(bytes(cache)))
+
+    return CacheCalibrator()
 
 
 def _profile_shapes(
@@ -96,18 +105,18 @@ def _profile_shapes(
     return shapes
 
 
-def _create_network(builder: trt.Builder, plan: BuildPlan) -> trt.INetworkDefinition:
+def _create_network(builder: "trt.Builder", plan: BuildPlan) -> "trt.INetworkDefinition":
     flags = 0
     if plan.explicit_batch_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if plan.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+    if plan.strongly_typed:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     return builder.create_network(flags)
 
 
 def _configure(
-    builder: trt.Builder, plan: BuildPlan, workspace_mib: Optional[int], dla_core: Optional[int]
-) -> trt.IBuilderConfig:
+    builder: "trt.Builder", plan: BuildPlan, workspace_mib: Optional[int], dla_core: Optional[int]
+) -> "trt.IBuilderConfig":
     config = builder.create_builder_config()
     if workspace_mib is None and is_jetson():
         workspace_mib = JETSON_WORKSPACE_MIB
@@ -141,9 +150,11 @@ def build_engine(
     variants = onnx_variants(onnx_path)
     if not variants:
         raise EngineError("ONNX file not found: {}".format(onnx_path))
-    builder = trt.Builder(TRT_LOGGER)
-    fast_int8 = bool(getattr(builder, "platform_has_fast_int8", True))
-    fast_fp16 = bool(getattr(builder, "platform_has_fast_fp16", True))
+    builder = create_builder()
+    machine = machine_info(load_cuda_api())  # before minutes of building, not after
+    fast_int8 = fast_fp16 = True  # 11.x has no such queries: precision is in the graph
+    if reports_fast_precisions(version):
+        fast_int8, fast_fp16 = builder.platform_has_fast_int8, builder.platform_has_fast_fp16
     plan = build_plan(
         version, precision, tuple(variants), options.implicit_int8, fast_int8, fast_fp16
     )
@@ -196,9 +207,7 @@ def build_engine(
             raise ConfigError(
                 "implicit INT8 needs {} (written by fanet-export --int8)".format(cache)
             )
-        config.int8_calibrator = CacheCalibrator(
-            cache
-        )  # TensorRT 8.x-10.x only (deprecated from 10.1)
+        config.int8_calibrator = cache_calibrator(cache)  # 8.x-10.x (deprecated from 10.1)
     attach_timing_cache(config, options.timing_cache)
 
     logger.info(
@@ -214,7 +223,7 @@ def build_engine(
     if serialized is None:
         raise EngineError("TensorRT failed to build the engine (see the log above)")
     logger.info("engine built in %.1f s", time.monotonic() - started)
-    record: Dict[str, Any] = dict(machine_info(load_cuda_api()))
+    record: Dict[str, Any] = dict(machine)
     record.update(
         precision=precision,
         onnx_path=os.path.abspath(source),
@@ -239,13 +248,13 @@ def build_engine(
     return engine_path
 
 
-def _pin_attention(network: trt.INetworkDefinition, graph: Graph) -> None:
+def _pin_attention(network: "trt.INetworkDefinition", graph: Graph) -> None:
     """Keep the fast attention FP32 in a weakly typed FP16/INT8 build."""
     try:
         islands = attention_islands(graph.nodes, graph.constants())
     except IslandError as exc:
         raise EngineError(str(exc)) from None
-    pinned = pin_fp32(network, trt, islands)
+    pinned = pin_fp32(network, islands)
     logger.info("pinned %d layers of the fast attention to FP32", len(pinned))
 
 

@@ -14,6 +14,13 @@ import numpy as np
 from fanet.core.errors import MissingDependencyError
 from fanet.runtime.backend import BackendError
 
+NO_GPU = "no usable CUDA GPU was found"
+
+
+class NoGpuError(BackendError):
+    """CUDA cannot start here: no GPU, a busy or mismatched driver, or a container without
+    the GPU (``docker run --runtime nvidia``)."""
+
 
 class CudaApi:
     """The raw calls; handles are opaque values owned by the classes below."""
@@ -213,11 +220,16 @@ class CudaGraph(_Owned):
         self._api.graph_destroy(handle)
 
 
+def _describe(error: Any) -> str:
+    """A cuda-python error code as ``35 (cudaErrorInsufficientDriver)``."""
+    return "{} ({})".format(int(error), getattr(error, "name", None) or error)
+
+
 def _check(result: Any) -> Any:
     """cuda-python returns (error, value...); raise on error, return the value(s)."""
     error, values = result[0], result[1:]
     if int(error) != 0:
-        raise BackendError("CUDA error {}".format(error))
+        raise BackendError("CUDA error {}".format(_describe(error)))
     if not values:
         return None
     return values[0] if len(values) == 1 else values
@@ -309,7 +321,9 @@ class CudaPythonApi(CudaApi):
         _check(self._rt.cudaGraphDestroy(graph))
 
     def device_properties(self) -> Tuple[str, str]:
-        properties = _check(self._rt.cudaGetDeviceProperties(0))
+        error, properties = self._rt.cudaGetDeviceProperties(0)
+        if int(error) != 0:  # the first call that needs the GPU
+            raise NoGpuError("{}: CUDA error {}".format(NO_GPU, _describe(error)))
         name = properties.name
         name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
         return name.rstrip("\x00").strip(), "{}.{}".format(properties.major, properties.minor)
@@ -321,9 +335,12 @@ class PyCudaApi(CudaApi):
     name = "pycuda"
 
     def __init__(self) -> None:
-        import pycuda.autoinit  # noqa: F401  (creates the context on device 0)
         from pycuda import driver
 
+        try:
+            import pycuda.autoinit  # noqa: F401  (creates the context on device 0)
+        except driver.Error as exc:  # cuInit or the context failed: no usable GPU
+            raise NoGpuError("{}: pycuda: {}".format(NO_GPU, exc)) from None
         self._driver = driver
 
     def malloc(self, nbytes: int) -> Any:

@@ -11,7 +11,7 @@ from fanet.core.sidecar import read_sidecar
 from fanet.runtime.options import BuildOptions, Size, TensorRTOptions
 from fanet.runtime.trt.backend import TensorRTBackend
 from fanet.runtime.trt.builder import build_engine
-from fanet.runtime.trt.cuda import load_cuda_api
+from fanet.runtime.trt.cuda import CudaApi, load_cuda_api
 from fanet.runtime.trt.engine_record import (
     EngineError,
     EngineMismatchError,
@@ -19,7 +19,7 @@ from fanet.runtime.trt.engine_record import (
     default_cache_dir,
     read_record,
 )
-from fanet.runtime.trt.logger import machine_info
+from fanet.runtime.trt.logger import create_runtime, machine_info
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def engine_for_onnx(
     cache_dir: Optional[str] = None,
     input_size: Optional[Size] = None,
     options: BuildOptions = BuildOptions(),
+    cuda: Optional[CudaApi] = None,
 ) -> str:
     """The cached engine for this ONNX, precision, shape and machine; built when missing."""
     sidecar = read_sidecar(onnx_path)
@@ -41,7 +42,7 @@ def engine_for_onnx(
         size = (int(shape[0]), int(shape[1]))
         profile = (size, size, size)
     key = cache_key(
-        sha256_file(onnx_path), precision, [shape, profile], machine_info(load_cuda_api())
+        sha256_file(onnx_path), precision, [shape, profile], machine_info(cuda or load_cuda_api())
     )
     folder = cache_dir or default_cache_dir()
     engine_path = os.path.join(
@@ -91,17 +92,26 @@ def open_tensorrt(
     path: str, precision: Optional[str] = None, options: TensorRTOptions = TensorRTOptions()
 ) -> TensorRTBackend:
     """A TensorRT backend for an engine, or for an ONNX through the engine cache."""
-    if path.lower().endswith(".onnx"):
-        path = engine_for_onnx(
-            path, precision or "fp32", options.cache_dir, options.input_size, options.build
+    if not os.path.isfile(path):
+        raise EngineError(
+            "{} not found: {}".format("ONNX file" if _is_onnx(path) else "engine", path)
         )
-    elif not os.path.isfile(path):
-        raise EngineError("engine not found: {}".format(path))
+    runtime = create_runtime()  # first: without a usable GPU, TensorRT says why
+    cuda = load_cuda_api()
+    if _is_onnx(path):
+        precision = precision or read_sidecar(path).precision  # as ONNX Runtime would run it
+        path = engine_for_onnx(
+            path, precision, options.cache_dir, options.input_size, options.build, cuda
+        )
     try:
-        return TensorRTBackend(path, cuda_graph=options.cuda_graph)
+        return TensorRTBackend(path, cuda, options.cuda_graph, runtime)
     except EngineMismatchError:
         if not options.rebuild:
             raise
         logger.warning("rebuilding %s for this machine", path)
         rebuild_engine(path)
-        return TensorRTBackend(path, cuda_graph=options.cuda_graph)
+        return TensorRTBackend(path, cuda, options.cuda_graph, runtime)
+
+
+def _is_onnx(path: str) -> bool:
+    return path.lower().endswith(".onnx")

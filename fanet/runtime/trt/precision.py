@@ -9,12 +9,12 @@ pins those of the attention islands with ``layer.precision`` and ``set_output_ty
 also pins unnamed helper layers that sit wholly inside an island (reads only from pinned
 layers), so no FP16 shuffle splits an island. ``OBEY_PRECISION_CONSTRAINTS`` (set by the
 build plan) makes TensorRT honour the pins.
-
-``trt`` is passed in, so a recording stand-in can check the choices without TensorRT.
 """
 
 import re
-from typing import Any, Iterable, List, Optional, Set
+from typing import Iterable, List, Optional, Set
+
+import tensorrt as trt
 
 _SUFFIX = re.compile(r"^(.*?)(?:_\d+|_quantize_scale_node|_dequantize_scale_node)$")
 _SKIPPED_TYPES = ("CONSTANT", "SHAPE", "QUANTIZE", "DEQUANTIZE")
@@ -32,31 +32,30 @@ def node_of_layer(layer_name: str, node_names: Set[str]) -> Optional[str]:
         name = match.group(1)
 
 
-def _layers(network: Any) -> List[Any]:
+def _layers(network: "trt.INetworkDefinition") -> List["trt.ILayer"]:
     return [network.get_layer(index) for index in range(network.num_layers)]
 
 
-def _is_float(trt: Any, tensor: Any) -> bool:
+def _is_float(tensor: "trt.ITensor") -> bool:
     return tensor is not None and tensor.dtype in (trt.float32, trt.float16)
 
 
-def _pinnable(trt: Any, layer: Any) -> bool:
-    kind = str(getattr(layer.type, "name", layer.type)).split(".")[-1]
-    if kind in _SKIPPED_TYPES:
+def _pinnable(layer: "trt.ILayer") -> bool:
+    if layer.type.name in _SKIPPED_TYPES:
         return False
     outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
-    return bool(outputs) and all(_is_float(trt, tensor) for tensor in outputs)
+    return bool(outputs) and all(_is_float(tensor) for tensor in outputs)
 
 
-def _inputs(layer: Any) -> List[str]:
+def _inputs(layer: "trt.ILayer") -> List[str]:
     tensors = [layer.get_input(i) for i in range(layer.num_inputs)]
     return [tensor.name for tensor in tensors if tensor is not None]
 
 
-def pin_fp32(network: Any, trt: Any, island_nodes: Iterable[str]) -> List[str]:
+def pin_fp32(network: "trt.INetworkDefinition", island_nodes: Iterable[str]) -> List[str]:
     """Pin the layers of ``island_nodes`` (and helpers inside them) to FP32; their names."""
     islands = set(island_nodes)
-    layers = [layer for layer in _layers(network) if _pinnable(trt, layer)]
+    layers = [layer for layer in _layers(network) if _pinnable(layer)]
     pinned = [layer for layer in layers if node_of_layer(layer.name, islands) is not None]
     produced = {layer.get_output(i).name for layer in pinned for i in range(layer.num_outputs)}
     named = {layer.name for layer in pinned}

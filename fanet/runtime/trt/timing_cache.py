@@ -7,7 +7,10 @@ either build learnt is kept.
 
 import logging
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 from fanet.core.files import atomic_write
 from fanet.core.locks import file_lock
@@ -22,7 +25,7 @@ def _read(path: str) -> bytes:
         return stream.read()
 
 
-def attach_timing_cache(config: Any, path: Optional[str]) -> None:
+def attach_timing_cache(config: "trt.IBuilderConfig", path: Optional[str]) -> None:
     """Give the builder ``config`` the cache in ``path`` (an empty one if absent)."""
     if not path:
         return
@@ -33,7 +36,7 @@ def attach_timing_cache(config: Any, path: Optional[str]) -> None:
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 
 
-def merge_timing_cache(config: Any, path: Optional[str]) -> None:
+def merge_timing_cache(config: "trt.IBuilderConfig", path: Optional[str]) -> None:
     """Merge what the build learnt into ``path``, keeping entries others wrote meanwhile."""
     if not path:
         return

@@ -149,6 +149,11 @@ def _variant(
     return "fp32", False
 
 
+def reports_fast_precisions(version: Version) -> bool:
+    """Whether the builder has ``platform_has_fast_fp16``/``_int8`` (gone in 11.x)."""
+    return version < STRONGLY_TYPED_ONLY
+
+
 def require_tensorrt() -> Version:
     """The installed TensorRT version; ``MissingDependencyError`` when there is none."""
     version = installed_tensorrt_version()

@@ -10,6 +10,7 @@ from fanet.runtime.trt.versions import installed_tensorrt_version
 
 @pytest.mark.skipif(installed_tensorrt_version() is not None, reason="TensorRT is installed")
 def test_without_tensorrt(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
     result = subprocess.run(
         [sys.executable, "-m", "fanet.cli.device.build", str(tmp_path / "m.onnx")],
         capture_output=True,
@@ -19,6 +20,18 @@ def test_without_tensorrt(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("fanet-build: error: TensorRT is not installed")
     assert result.stderr.count("\n") == 1 and "--backend" not in result.stderr
+
+
+def test_a_missing_onnx_is_named_before_tensorrt_is_looked_for(tmp_path):
+    missing = str(tmp_path / "nothere.onnx")
+    result = subprocess.run(
+        [sys.executable, "-m", "fanet.cli.device.build", missing, "--fp16"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == "fanet-build: error: ONNX file not found: {}\n".format(missing)
 
 
 def test_help_has_examples():

@@ -8,7 +8,6 @@ state input, into its state output); a counting CUDA API records every handle al
 
 import json
 import sys
-import types
 from collections import Counter
 
 import numpy as np
@@ -17,7 +16,8 @@ import pytest
 from fanet.runtime.trt.cuda import CudaApi, CudaPythonApi, _check
 from fanet.runtime.trt.engine_record import write_record
 
-GPU = ("Stand-in GPU", "8.7")
+from .simulated import GPU, behaviours
+from .standin import standin_tensorrt
 
 
 class SimulatedCuda(CudaApi):
@@ -188,142 +188,44 @@ def _key(handle):
         return id(handle)
 
 
-def fake_tensorrt_module(version, cuda):
-    """A ``tensorrt`` module whose engines (JSON: the input's shape, and state tensors as
-    [input, output, shape]) run ``cuda.kernel`` from the input's buffer into the output's
-    (output shape = input's) and from each state input into its output."""
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-
-    class ILogger:
-        class Severity:
-            INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
-
-        def __init__(self):
-            pass
-
-    class TensorIOMode:
-        INPUT, OUTPUT = "input", "output"
-
-    class Context:
-        def __init__(self, engine):
-            self.engine = engine
-            self.shape = tuple(engine.shape)
-            self.addresses = {}
-
-        def set_input_shape(self, name, shape):
-            if name == "input":
-                self.shape = tuple(shape)
-            return True
-
-        def get_tensor_shape(self, name):
-            return self.engine.state_shapes.get(name, self.shape)
-
-        def set_tensor_address(self, name, pointer):
-            self.addresses[name] = pointer
-
-        def execute_async_v3(self, stream):
-            nbytes = int(np.prod(self.shape)) * 4
-            cuda.kernel(self.addresses["input"], self.addresses["logits"], nbytes, stream)
-            for source, target, shape in self.engine.state:
-                size = int(np.prod(shape)) * 4
-                cuda.kernel(self.addresses[source], self.addresses[target], size, stream)
-            return True
-
-        # TensorRT 8.2-8.4: bindings by index (0 input, 1 output)
-        def set_binding_shape(self, index, shape):
-            return self.set_input_shape(self.engine.names[index], shape)
-
-        def get_binding_shape(self, index):
-            return self.get_tensor_shape(self.engine.names[index])
-
-        def execute_async_v2(self, bindings, stream):
-            self.addresses = dict(zip(self.engine.names, bindings))
-            return self.execute_async_v3(stream)
-
-    class Engine:
-        def __init__(self, description):
-            self.shape = description["shape"]
-            self.state = [tuple(entry) for entry in description.get("state", [])]
-            self.inputs = ["input"] + [source for source, _, _ in self.state]
-            self.names = self.inputs + ["logits"] + [target for _, target, _ in self.state]
-            self.state_shapes = {
-                name: tuple(shape)
-                for source, target, shape in self.state
-                for name in (source, target)
-            }
-            self.num_io_tensors = self.num_bindings = len(self.names)
-
-        def get_tensor_name(self, index):
-            return self.names[index]
-
-        def get_tensor_mode(self, name):
-            return TensorIOMode.INPUT if name in self.inputs else TensorIOMode.OUTPUT
-
-        def get_tensor_dtype(self, name):
-            return np.float32
-
-        def get_tensor_shape(self, name):
-            return self.state_shapes.get(name, tuple(self.shape))
-
-        def get_binding_name(self, index):
-            return self.names[index]
-
-        def binding_is_input(self, index):
-            return self.names[index] in self.inputs
-
-        def get_binding_dtype(self, index):
-            return np.float32
-
-        def get_binding_shape(self, index):
-            return self.get_tensor_shape(self.names[index])
-
-        def create_execution_context(self):
-            return Context(self)
-
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, data):
-            return Engine(json.loads(data.decode()))
-
-    class IInt8EntropyCalibrator2:  # the builder's cache calibrator derives from it
-        def __init__(self):
-            pass
-
-    trt.ILogger, trt.TensorIOMode, trt.Runtime = ILogger, TensorIOMode, Runtime
-    trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
-    # names the builder's signatures read when it is imported (Python 3.6: no lazy hints)
-    trt.Builder = trt.IBuilderConfig = trt.INetworkDefinition = type("Stand-in", (), {})
-    trt.nptype = lambda dtype: dtype
-    return trt
-
-
 TRT_MODULES = (
     "tensorrt",
     "fanet.runtime.trt.logger",
     "fanet.runtime.trt.backend",
     "fanet.runtime.trt.builder",
+    "fanet.runtime.trt.engine_cache",
+    "fanet.runtime.trt.precision",
 )
+
+
+def installed_standin(monkeypatch, version, cuda, recorder=None, **knobs):
+    """Make ``import tensorrt`` give the stand-in of ``version`` (running engines on
+    ``cuda``) and re-import the modules that read it; returns the stand-in."""
+    import fanet.runtime.trt as package
+
+    trt = standin_tensorrt(version, behaviours(cuda, **knobs), recorder)
+    for name in TRT_MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.delattr(package, name.rpartition(".")[2], raising=False)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    return trt
 
 
 @pytest.fixture
 def install_fake_tensorrt(monkeypatch):
-    """``install(version, cuda)``: make ``import tensorrt`` give the stand-in; returns the
-    TensorRT backend module imported against it (removed again after the test)."""
+    """``install(version, cuda)``: make ``import tensorrt`` give the stand-in built from
+    that version's manifest; returns the TensorRT backend module imported against it
+    (removed again after the test)."""
 
-    def install(version, cuda):
-        for name in TRT_MODULES:
-            monkeypatch.delitem(sys.modules, name, raising=False)
-        monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt_module(version, cuda))
+    def install(version, cuda, recorder=None, **knobs):
+        installed_standin(monkeypatch, version, cuda, recorder, **knobs)
         import fanet.runtime.trt.backend as backend_module
 
         return backend_module
 
     yield install
     for name in TRT_MODULES[1:]:
-        sys.modules.pop(name, None)
+        sys.modules.pop(name, None)  # nothing keeps a module imported against a stand-in
 
 
 @pytest.fixture
