@@ -10,12 +10,12 @@ reached by name: on a device without it they are a clear error.
 
 import contextlib
 import glob
-import importlib
 import logging
 import os
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from fanet.core.errors import ConfigError
+from fanet.core.host import import_host
 from fanet.core.identity import why_not_fanet
 from fanet.core.sidecar import (
     onnx_variants,
@@ -104,14 +104,8 @@ def _auto_backend(request: BenchRequest) -> str:
     return choose_backend(".engine" if request.engine else ".onnx").name
 
 
-def _host_artefacts() -> Any:
-    try:
-        return importlib.import_module(HOST_ARTEFACTS)
-    except ImportError:
-        raise ConfigError(
-            "no model: pass --engine, --onnx or --weights (exporting needs PyTorch and onnx, "
-            "absent here), or run in a folder holding fanet-export's output"
-        ) from None
+def _host_artefacts(needed_for: str) -> Any:
+    return import_host(HOST_ARTEFACTS, needed_for)
 
 
 def local_export() -> Optional[str]:
@@ -140,7 +134,7 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
         if request.weights:
             return request.weights
         logger.warning("PyTorch rows use RANDOM weights (no --weights), those of the exports")
-        return _host_artefacts().random_module(request.arch or "fanet18")
+        return _host_artefacts("PyTorch rows").random_module(request.arch or "fanet18")
     onnx = request.onnx or (None if request.weights else local_export())
     if onnx:
         chosen = onnx_variant(onnx, row, size)
@@ -148,7 +142,12 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
         if reason:
             raise ConfigError(reason + ": pass --force to measure it anyway")
         return chosen
-    artefacts = _host_artefacts()
+    artefacts = _host_artefacts(
+        "exporting --weights"
+        if request.weights
+        else "no model: pass --engine or --onnx, or run in a folder holding fanet-export's "
+        "output; exporting one with random weights"
+    )
     if not request.weights:
         logger.warning("no model given and none exported here: RANDOM weights, speed only")
     precision = "fp32" if row.backend == "tensorrt" else row.precision

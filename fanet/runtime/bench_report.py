@@ -9,6 +9,7 @@ import json
 import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from fanet.core.errors import require
 from fanet.core.files import atomic_write
 from fanet.runtime.benchmark import Budget
 
@@ -218,8 +219,7 @@ def as_json(report: BenchReport) -> str:
 
 def write_plot(report: BenchReport, path: str) -> None:
     """FPS against resolution (megapixels), one line per backend x precision."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "bench")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

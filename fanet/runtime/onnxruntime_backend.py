@@ -5,11 +5,13 @@ as OrtValues, from one call to the next.
 """
 
 import logging
+import re
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from fanet.core.errors import require
+from fanet.core.onnx_graph import read_model
 from fanet.core.sidecar import StateTensor, read_sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.options import OnnxRuntimeOptions
@@ -67,7 +69,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             self._session = ort.InferenceSession(path, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise BackendError("onnxruntime cannot load {}: {}".format(path, exc)) from None
+            raise BackendError(_load_error(ort.__version__, path, str(exc))) from None
         self.device = device
         self.precision = precision
         self.input_specs = [_spec(node) for node in self._session.get_inputs()]
@@ -107,6 +109,19 @@ class OnnxRuntimeBackend(Backend):
 
     def _release(self) -> None:
         self._session = None
+
+
+def _load_error(version: str, path: str, message: str) -> str:
+    """Why ONNX Runtime could not load ``path``; for an opset newer than it reads (1.10, the
+    last for Python 3.6, reads up to 15), what to export instead."""
+    newest = re.search(r"support for domain ai\.onnx is till opset (\d+)", message)
+    if newest:
+        return (
+            "ONNX Runtime {} reads ONNX opsets up to {} and {} uses opset {}: export it with "
+            "--opset 13 (read by ONNX Runtime 1.10+ and TensorRT 8.2+) or upgrade "
+            "onnxruntime".format(version, newest.group(1), path, read_model(path).opset)
+        )
+    return "onnxruntime {} cannot load {}: {}".format(version, path, message)
 
 
 def cuda_available() -> bool:

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
 
 from fanet.core.errors import ConfigError, MissingDependencyError
+from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
 from fanet.core.sidecar import Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
@@ -96,8 +97,10 @@ BACKENDS = (
         CHECKPOINT_SUFFIXES + (MODULE,),
         ("fp32", "fp16"),
         TorchOptions,
-        lambda: True,
-        "PyTorch and the host side: pip install torch and 'fanet[host]'",
+        host_available,
+        "PyTorch and the host side (Python >= {}.{}): {}".format(
+            HOST_PYTHON[0], HOST_PYTHON[1], INSTALL_HOST
+        ),
     ),
 )
 BACKEND_NAMES = ("auto",) + tuple(entry.name for entry in BACKENDS)

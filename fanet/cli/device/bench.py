@@ -21,7 +21,7 @@ from fanet.cli.common import (
     positive_seconds,
     run_command,
 )
-from fanet.core.errors import ConfigError
+from fanet.core.errors import ConfigError, require
 
 if TYPE_CHECKING:
     from fanet.runtime.bench_plan import BenchRequest
@@ -180,9 +180,11 @@ def _main(args: argparse.Namespace) -> int:
     from fanet.runtime.bench_plan import run_benchmark
     from fanet.runtime.benchmark import Budget
 
-    plot_folder = os.path.dirname(os.path.abspath(args.plot)) if args.plot else None
-    if plot_folder and not os.path.isdir(plot_folder):
-        raise ConfigError("--plot folder {} does not exist".format(plot_folder))
+    if args.plot:  # before minutes of measuring, not after
+        require("matplotlib", "bench")
+        plot_folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(plot_folder):
+            raise ConfigError("--plot folder {} does not exist".format(plot_folder))
     sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]
     budget = Budget(args.warmup, None if args.iterations else args.duration, args.iterations)
     report = run_benchmark(request_from_args(args), sizes, budget, args.metric)

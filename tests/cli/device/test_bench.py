@@ -164,28 +164,47 @@ def test_ctrl_c_prints_what_was_measured(exported_trained, monkeypatch, capsys):
     assert report["results"][0]["fps"] > 0 and report["results"][1]["fps"] is None
 
 
-def test_no_model_anywhere_without_the_host_side(tmp_path):
+def _bench_without(modules, argv, cwd):
+    """fanet-trt-bench in a Python where ``modules`` cannot be imported."""
     blocked = (
         "import importlib.abc, sys\n"
         "class Block(importlib.abc.MetaPathFinder):\n"
         "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'onnx'):\n"
+        f"        if name.split('.')[0] in {tuple(modules)!r}:\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "from fanet.cli.device.bench import main\n"
-        "raise SystemExit(main(['--backend', 'onnxruntime', '--iterations', '1']))\n"
+        f"raise SystemExit(main({list(argv)!r}))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", blocked],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_no_model_anywhere_without_the_host_side(tmp_path):
+    result = _bench_without(
+        ("torch", "onnx"), ["--backend", "onnxruntime", "--iterations", "1"], tmp_path
+    )
     assert result.returncode == 1, result.stderr
-    assert "no model: pass --engine, --onnx or --weights" in result.stderr
+    assert "no model: pass --engine or --onnx, or run in a folder holding" in result.stderr
+    assert "exporting one with random weights needs the host side" in result.stderr
+
+
+def test_plot_without_matplotlib_is_refused_before_measuring(exported_trained, tmp_path):
+    argv = ["--onnx", str(exported_trained), "--res", "128x256", "--plot", "fps.png", *FAST]
+    result = _bench_without(("matplotlib",), argv, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert (
+        result.stderr
+        == "fanet-trt-bench: error: matplotlib is not installed: pip install 'fanet[bench]'\n"
+    )
+    assert not (tmp_path / "fps.png").exists()
 
 
 def test_nan_outputs_are_refused(exported_trained):

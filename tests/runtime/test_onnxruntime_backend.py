@@ -1,0 +1,28 @@
+"""ONNX Runtime's own failures, said so the user knows what to do."""
+
+from artefacts import fp32_graph, host_artefact
+from fanet.runtime.onnxruntime_backend import _load_error
+
+# What ONNX Runtime 1.10 (the last for Python 3.6, JetPack 4.6) says of an opset-17 graph.
+ORT_1_10_MESSAGE = (
+    "[ONNXRuntimeError] : 1 : FAIL : Load model from fanet18_64x128.onnx failed:/onnxruntime_src/"
+    "onnxruntime/core/graph/model_load_utils.h:47 void onnxruntime::model_load_utils::"
+    "ValidateOpsetForDomain(...) ONNX Runtime only *guarantees* support for models stamped with "
+    "official released onnx opset versions. Opset 17 is under development and support for this "
+    "is limited. [...] Current official support for domain ai.onnx is till opset 15."
+)
+
+
+def test_an_opset_newer_than_onnxruntime_reads_says_which_to_export():
+    graph = str(fp32_graph(host_artefact("export_set")))
+    message = _load_error("1.10.0", graph, ORT_1_10_MESSAGE)
+    assert message == (
+        "ONNX Runtime 1.10.0 reads ONNX opsets up to 15 and {} uses opset 13: export it with "
+        "--opset 13 (read by ONNX Runtime 1.10+ and TensorRT 8.2+) or upgrade onnxruntime"
+    ).format(graph)
+
+
+def test_other_failures_keep_onnxruntimes_words():
+    assert _load_error("1.32.0", "m.onnx", "Protobuf parsing failed.") == (
+        "onnxruntime 1.32.0 cannot load m.onnx: Protobuf parsing failed."
+    )
