@@ -17,13 +17,7 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 from fanet.core.errors import ConfigError
 from fanet.core.host import import_host
 from fanet.core.identity import why_not_fanet
-from fanet.core.sidecar import (
-    onnx_variants,
-    read_json_or_none,
-    read_sidecar,
-    sidecar_path,
-    variant_for,
-)
+from fanet.core.sidecar import read_sidecar
 from fanet.runtime.bench_report import BenchReport, BenchResult
 from fanet.runtime.benchmark import Budget, Probe, measure_together, probe
 from fanet.runtime.device_info import TegraStats, device_info
@@ -36,6 +30,7 @@ from fanet.runtime.evaluation import (
     label_table,
     one_frame_each,
 )
+from fanet.runtime.graphs import graph_for
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -164,37 +159,15 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
 
 def onnx_variant(onnx: str, row: Row, size: Size) -> str:
     """The graph beside ``onnx`` that ``row`` runs, checked against ``size``."""
-    variants = onnx_variants(onnx)
-    wanted = "fp32" if row.backend == "tensorrt" else variant_for(row.backend, row.precision)
-    if wanted not in variants and wanted == "int8_onnxruntime" and "int8" in variants:
-        logger.warning("no %s graph: running TensorRT's INT8 form (slower on ONNX Runtime)", wanted)
-        wanted = "int8"
-    if wanted not in variants:
-        flag = "" if row.precision == "fp32" else " --" + row.precision
-        raise ConfigError("no {} graph beside {}: run fanet-export{}".format(wanted, onnx, flag))
-    sidecar = read_sidecar(variants[wanted])
-    if wanted != "fp32" and "fp32" in variants:
-        _check_made_from(variants[wanted], sidecar.details, variants["fp32"])
-    fixed = sidecar.input_size
+    chosen = graph_for(onnx, row.backend, row.precision)
+    fixed = read_sidecar(chosen).input_size
     if fixed and tuple(fixed) != tuple(size):
         raise ConfigError(
             "{} is exported for {}x{}, not {}x{}: export with --dynamic or that --res".format(
-                variants[wanted], fixed[0], fixed[1], size[0], size[1]
+                chosen, fixed[0], fixed[1], size[0], size[1]
             )
         )
-    return variants[wanted]
-
-
-def _check_made_from(variant: str, details: dict, fp32: str) -> None:
-    """Refuse a lower-precision graph made from another FP32 graph than the one beside."""
-    made_from = details.get("fp32_sha256")
-    beside = (read_json_or_none(sidecar_path(fp32)) or {}).get("onnx_sha256")
-    if made_from and beside and made_from != beside:
-        raise ConfigError(
-            "{} was made from another FP32 graph than {}: export the set again".format(
-                variant, fp32
-            )
-        )
+    return chosen
 
 
 def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:

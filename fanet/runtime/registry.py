@@ -16,6 +16,7 @@ from fanet.core.errors import ConfigError, MissingDependencyError
 from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
 from fanet.core.sidecar import Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
+from fanet.runtime.graphs import graph_for
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
 from fanet.runtime.trt.engine_record import read_record
 from fanet.runtime.trt.versions import installed_tensorrt_version
@@ -183,9 +184,20 @@ def open_backend(
     if precision is not None:
         check_precision(entry, precision)
     typed = options_for(entry.name, entry.options, options)
-    opened = entry.open(os.fspath(model) if is_path(model) else model, device, precision, typed)
+    opened = entry.open(resolve_model(model, entry.name, precision), device, precision, typed)
     logger.info("backend: %s", opened.describe())
     return opened
+
+
+def resolve_model(model: Any, backend: str, precision: Optional[str]) -> Any:
+    """What ``backend`` opens for ``model`` at ``precision``: for an ONNX, its sibling graph
+    of that precision (``fanet.runtime.graphs.graph_for``); else ``model`` itself."""
+    if not is_path(model):
+        return model
+    path = os.fspath(model)
+    if os.path.splitext(path)[1].lower() in ONNX_SUFFIXES:
+        return graph_for(path, backend, precision)
+    return path
 
 
 def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:

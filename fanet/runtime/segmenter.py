@@ -67,12 +67,22 @@ class Segmenter:
     ) -> "Segmenter":
         """A Segmenter for an ``.engine``, ``.onnx`` or ``.pth``/``.pt``/``.pkl`` file
         (a ``str`` or ``os.PathLike``) or a torch module; ``options`` are ``precision``
-        and the backend's own. The backend is closed again if the Segmenter cannot be made."""
-        from fanet.runtime.registry import open_backend, sidecar_for
+        and the backend's own. For an ONNX, ``precision`` picks the sibling graph of an
+        export as ``--precision`` does (a missing one is an error). The backend is closed
+        again if the Segmenter cannot be made."""
+        from fanet.runtime.registry import (
+            choose_backend,
+            model_kind,
+            open_backend,
+            resolve_model,
+            sidecar_for,
+        )
 
-        opened = open_backend(path, backend=backend, device=device, **options)
+        entry = choose_backend(model_kind(path), backend)
+        model = resolve_model(path, entry.name, options.get("precision"))
+        opened = open_backend(model, backend=entry.name, device=device, **options)
         try:
-            return cls(opened, sidecar_for(path, opened), rgb=rgb)
+            return cls(opened, sidecar_for(model, opened), rgb=rgb)
         except BaseException:
             opened.close()
             raise

@@ -8,11 +8,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from fanet.calibration.synthetic import render_scene
+from fanet.core.errors import ConfigError
 from fanet.core.preprocess import ImageError
 from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, write_sidecar
+from fanet.core.synthetic import render_scene
 from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
+
+from artefacts import fp32_graph, host_artefact
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +253,19 @@ def test_a_sidecar_describing_another_shape_or_output_is_refused(
     copy = _copy_with_sidecar(exported_trained, tmp_path, **changes)
     with pytest.raises(BackendError, match=message):
         Segmenter.from_file(copy, backend="onnxruntime")
+
+
+def test_from_file_precision_picks_the_sibling_graph_as_the_cli_does():
+    export = fp32_graph(host_artefact("export_set"))
+    fp16 = export.with_name(export.stem + "_fp16.onnx")
+    for given, precision, runs in [
+        (export, "fp16", fp16),
+        (fp16, "fp32", export),
+        (export, "int8", export.with_name(export.stem + "_int8_onnxruntime.onnx")),
+        (fp16, None, fp16),
+    ]:
+        with Segmenter.from_file(given, backend="onnxruntime", precision=precision) as seg:
+            assert seg.backend.precision == (precision or "fp16")
+            assert seg.sidecar.details == read_sidecar(str(runs)).details
+    with pytest.raises(ConfigError, match="no fp16 graph beside .*: run fanet-export --fp16"):
+        Segmenter.from_file(fp32_graph(host_artefact("temporal")), precision="fp16")

@@ -89,18 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args: argparse.Namespace) -> str:
-    from fanet.core.sidecar import onnx_variants, variant_for
+    from fanet.runtime.graphs import graph_for
     from fanet.runtime.registry import choose_backend
 
     if args.engine or args.weights:
         return args.engine or args.weights
     onnx = args.onnx or _newest_export()
     backend = choose_backend(".onnx").name if args.backend == "auto" else args.backend
-    variant = "fp32" if backend == "tensorrt" else variant_for(backend, args.precision)
-    variants = onnx_variants(onnx)
-    if variant not in variants:
-        raise ConfigError("no {} graph beside {}: export it first".format(variant, onnx))
-    return variants[variant]
+    return graph_for(onnx, backend, args.precision)
 
 
 def _newest_export() -> str:

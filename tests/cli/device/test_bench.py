@@ -245,7 +245,8 @@ def test_a_missing_graph_names_the_export_flag_that_exists(tmp_path):
     fp16.write_bytes(b"")
     with pytest.raises(ConfigError, match=r"no fp32 graph beside .*: run fanet-export$"):
         bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "fp32", ""), (64, 64))
-    with pytest.raises(ConfigError, match="no int8_onnxruntime graph .*fanet-export --int8$"):
+    wanted = "no int8_onnxruntime graph .*fanet-export --int8 --calib-data DIR$"
+    with pytest.raises(ConfigError, match=wanted):
         bench_plan.onnx_variant(str(fp16), bench_plan.Row("onnxruntime", "int8", ""), (64, 64))
 
 
