@@ -32,12 +32,21 @@ from fanet.export.fp16 import constant_names
 
 INT8_MAX = 127.0
 _ZERO_POINT = "qdq_zero_point_int8"
+# The smallest scale each consumer takes as it is. In FP32 graphs: one whose product with
+# another (TensorRT's accumulator scale, input x weight) is still a normal float32. In
+# FP16-typed graphs: FP16's smallest normal number; below it a scale rounds to zero or to
+# a subnormal with few significant bits. A channel whose values all lie below half a step
+# quantizes to zero, which dequantizes to exactly zero.
+MIN_SCALE = 2.0**-62
+MIN_SCALE_FP16 = float(np.finfo(np.float16).tiny)  # 2**-14
 
 
 def symmetric_scale(amax: np.ndarray | float) -> np.ndarray:
-    """INT8 scales for absolute maxima ``amax``; all-zero channels get 1/127 (positive)."""
+    """INT8 scales for absolute maxima ``amax``: positive and at least ``MIN_SCALE``
+    (all-zero channels get 1/127)."""
     amax = np.asarray(amax, dtype=np.float32)
-    return np.where(amax > 0, amax / INT8_MAX, 1.0 / INT8_MAX).astype(np.float32)
+    scale = np.where(amax > 0, amax / INT8_MAX, 1.0 / INT8_MAX)
+    return np.maximum(scale, MIN_SCALE).astype(np.float32)
 
 
 class _Inserter:
@@ -148,4 +157,16 @@ def fp16_typed(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
 
     target = max(opset, 19)
     converted = version_converter.convert_version(model, target)
+    _raise_scales(converted, MIN_SCALE_FP16)
     return convert_to_fp16(converted, attention_nodes(converted))
+
+
+def _raise_scales(model: onnx.ModelProto, floor: float) -> None:
+    """Raise every Q/DQ scale of ``model`` below ``floor`` to it, in place."""
+    pairs = ("QuantizeLinear", "DequantizeLinear")
+    names = {node.input[1] for node in model.graph.node if node.op_type in pairs}
+    for tensor in model.graph.initializer:
+        if tensor.name in names:
+            values = numpy_helper.to_array(tensor)
+            raised = np.maximum(values, floor).astype(values.dtype)
+            tensor.CopyFrom(numpy_helper.from_array(raised, tensor.name))

@@ -284,3 +284,91 @@ def test_third_party_scratch_files_stay_out_of_the_output_folder(
             step()
         assert sorted(p.name for p in out.iterdir()) == ["m.onnx"]
         assert not list(scratch.iterdir())
+
+
+TINY_GAMMAS = (0.0, 1e-8, 2.5e-6)  # dead, pruned and L1-slimmed channels
+
+
+@pytest.fixture(scope="module")
+def tiny_range_checkpoint(trained_checkpoint, tmp_path_factory):
+    """The trained model with BatchNorm gammas of 0, 1e-8 and 2.5e-6 in three channels of
+    every BatchNorm, one residual branch's BatchNorm at 2.5e-6 throughout, and one Conv
+    output channel all zero: ranges that are zero or tiny, per channel and per tensor."""
+    import torch
+
+    from fanet.model.checkpoint import read_state_dict
+
+    state = read_state_dict(str(trained_checkpoint))
+    gammas = [key for key in state if key.endswith(".weight") and key[:-6] + "running_var" in state]
+    for key in gammas:
+        state[key][: len(TINY_GAMMAS)] = torch.tensor(TINY_GAMMAS)
+    state["resnet.layer2.1.bn2.weight"][:] = TINY_GAMMAS[-1]
+    state["resnet.layer3.0.conv1.weight"][5] = 0.0
+    path = tmp_path_factory.mktemp("tiny") / "tiny_ranges.pth"
+    torch.save(state, path)
+    return path
+
+
+def _dequantized_weights(model, conv_name):
+    """A Conv's weights as its Q/DQ pair (TensorRT's forms: fake quantization) or its
+    DequantizeLinear of INT8 weights (ONNX Runtime's form) gives them to the Conv."""
+    initializers = _initializers(model.graph)
+    producer = {out: node for node in model.graph.node for out in node.output}
+    conv = next(node for node in model.graph.node if node.name == conv_name)
+    dequantize = producer[conv.input[1]]
+    scale = initializers[dequantize.input[1]].astype(np.float32).reshape(-1, 1, 1, 1)
+    if dequantize.input[0] in initializers:
+        return initializers[dequantize.input[0]].astype(np.float32) * scale
+    weights = initializers[producer[dequantize.input[0]].input[0]].astype(np.float32)
+    return np.clip(np.round(weights / scale), -128, 127) * scale
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_zero_and_tiny_ranges_export_in_every_int8_form(
+    tiny_range_checkpoint, synthetic_cityscapes, tmp_path, opset
+):
+    files = run_export(
+        ExportConfig(
+            weights=str(tiny_range_checkpoint),
+            size=SIZE,
+            opset=opset,
+            int8=True,
+            calib_data=str(synthetic_cityscapes),
+            calib_count=16,
+            output_dir=str(tmp_path),
+        )
+    )
+    graphs = {f.variant: f.path for f in files}
+    assert set(graphs) == {"fp32", "int8", "int8_fp16", "int8_onnxruntime"}
+    held_out = sorted((synthetic_cityscapes / "leftImg8bit" / "val").rglob("*.png"))
+    batches = [preprocess(cv2.imread(str(path))) for path in held_out]
+    reference = np.stack([_labels(graphs["fp32"], batch) for batch in batches])
+    for variant, path in graphs.items():
+        model = onnx.load(path)
+        checked = json.loads(Path(path).with_suffix(".json").read_text()).get("tensorrt_checked")
+        if variant in ("int8", "int8_fp16"):
+            graph = parse_model(model.SerializeToString())
+            assert checked and all(check_graph(graph, v) == [] for v in map(_version, checked))
+        if variant != "fp32":
+            zero = _dequantized_weights(model, "/net/resnet/layer3/layer3.0/conv1/Conv")
+            assert (zero[5] == 0).all()  # the all-zero channel stays exactly zero
+        scales = [
+            numpy_helper.to_array(t)
+            for t in model.graph.initializer
+            if t.name.endswith("_scale") or "_scale_for_" in t.name
+        ]
+        for scale in scales:
+            assert np.isfinite(scale).all() and (scale > 0).all(), variant
+            if scale.dtype == np.float16:
+                assert (scale >= np.finfo(np.float16).tiny).all(), variant
+        if variant == "fp32":
+            continue
+        candidate = np.stack([_labels(path, batch) for batch in batches])
+        agreement = labels_agreement(reference, candidate, 19)
+        print(f"opset {opset}, {variant} vs FP32 on {len(batches)} held-out images: {agreement}")
+        assert agreement["argmax_agreement"] >= 0.99 and agreement["miou"] >= 0.95
+
+
+def _version(text):
+    major, minor = text.split(".")
+    return int(major), int(minor)
