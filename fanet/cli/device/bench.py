@@ -181,10 +181,10 @@ def _main(args: argparse.Namespace) -> int:
     from fanet.runtime.benchmark import Budget
 
     if args.plot:  # before minutes of measuring, not after
-        require("matplotlib", "bench")
         plot_folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(plot_folder):
             raise ConfigError("--plot folder {} does not exist".format(plot_folder))
+        require("matplotlib", "bench")
     sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]
     budget = Budget(args.warmup, None if args.iterations else args.duration, args.iterations)
     report = run_benchmark(request_from_args(args), sizes, budget, args.metric)
