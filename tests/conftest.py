@@ -13,8 +13,8 @@ from typing import Dict
 import numpy as np
 import pytest
 
-import reference
-from artefacts import ROOT_VARIABLE, fp32_graph, host_artefact
+from support import reference
+from support.artefacts import ROOT_VARIABLE, fp32_graph, host_artefact
 
 REFERENCE_DIR = Path(reference.REFERENCE_DIR)
 GOLDEN_WEIGHT_SEED = 7
@@ -111,17 +111,21 @@ def temporal_export() -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tensorrt/gpu tests, with the reason, where the machine lacks them."""
+    """Skip tensorrt/gpu/host tests, with the reason, where the machine lacks them."""
+    from fanet.core.host import host_available
     from fanet.runtime.trt.versions import installed_tensorrt_version
 
     no_trt = pytest.mark.skip(reason="TensorRT is not installed on this machine")
     no_gpu = pytest.mark.skip(reason="no CUDA GPU on this machine")
+    no_host = pytest.mark.skip(reason="needs the host side (PyTorch), absent on this Python")
     has_gpu = _cuda_available()
     for item in items:
         if "tensorrt" in item.keywords and installed_tensorrt_version() is None:
             item.add_marker(no_trt)
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(no_gpu)
+        if "host" in item.keywords and not host_available():
+            item.add_marker(no_host)
 
 
 def _cuda_available() -> bool:
@@ -130,3 +134,17 @@ def _cuda_available() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built from the checkout (``pip wheel``, no build isolation)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("wheel")
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    root = str(Path(__file__).resolve().parents[1])
+    subprocess.run(command + ["-q", "-w", str(out), root], check=True, stdout=subprocess.PIPE)
+    (built,) = out.glob("*.whl")
+    return built

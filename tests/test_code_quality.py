@@ -94,6 +94,26 @@ def test_device_side_covers_the_device_folders():
     )
 
 
+HOST_ONLY_SUPPORT = ("host_artefacts.py", "python36_env.py", "tensorrt_bindings.py")
+
+
+def device_test_files():
+    """The tests of the device side and what they share: they run on Python 3.6 too."""
+    tests = ROOT / "tests"
+    folders = [tests / "core", tests / "runtime", tests / "cli" / "device", tests / "support"]
+    found = [tests / "conftest.py"] + [path for folder in folders for path in folder.rglob("*.py")]
+    return sorted(
+        str(path.relative_to(ROOT)) for path in found if path.name not in HOST_ONLY_SUPPORT
+    )
+
+
+def test_device_tests_are_python_3_6_code():
+    code, output = _run(
+        _tool("vermin"), "--no-tips", "--violations", "-t=3.6-", *device_test_files()
+    )
+    assert code == 0, output
+
+
 def test_device_side_runs_on_python_3_6():
     code, output = _run(
         _tool("vermin"),

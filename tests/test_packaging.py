@@ -28,15 +28,6 @@ JETSON_NANO = {  # JetPack 4.6: Python 3.6.9 on aarch64
 }
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*command, "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True)
-    (built,) = out.glob("*.whl")
-    return built
-
-
 def _metadata(wheel):
     with zipfile.ZipFile(wheel) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
@@ -53,17 +44,20 @@ def _requirements_on(metadata, environment, extra):
     return wanted
 
 
-def test_the_wheel_is_pure_python_for_python_3_6_and_later(wheel):
-    assert re.fullmatch(r"fanet-[0-9.]+-py3-none-any\.whl", wheel.name)
-    metadata = _metadata(wheel)
+def test_the_wheel_is_pure_python_for_python_3_6_and_later(project_wheel):
+    assert re.fullmatch(r"fanet-[0-9.]+-py3-none-any\.whl", project_wheel.name)
+    metadata = _metadata(project_wheel)
     assert metadata["Requires-Python"] == ">=3.6"
-    with zipfile.ZipFile(wheel) as archive:
+    with zipfile.ZipFile(project_wheel) as archive:
         top = {name.split("/")[0] for name in archive.namelist()}
-    assert top == {"fanet", wheel.name.split("-py3")[0] + ".dist-info"}  # no tests, no tools
+    assert top == {
+        "fanet",
+        project_wheel.name.split("-py3")[0] + ".dist-info",
+    }  # no tests, no tools
 
 
-def test_a_jetson_nano_needs_numpy_119_onnxruntime_packaging_and_tqdm_only(wheel):
-    requirements = _requirements_on(_metadata(wheel), JETSON_NANO, "runtime")
+def test_a_jetson_nano_needs_numpy_119_onnxruntime_packaging_and_tqdm_only(project_wheel):
+    requirements = _requirements_on(_metadata(project_wheel), JETSON_NANO, "runtime")
     names = sorted({r.name for r in requirements})
     assert names == ["numpy", "onnxruntime", "packaging", "tqdm"]
     numpy = [r for r in requirements if r.name == "numpy"]
@@ -72,10 +66,10 @@ def test_a_jetson_nano_needs_numpy_119_onnxruntime_packaging_and_tqdm_only(wheel
     print("Jetson Nano (Python 3.6, aarch64) requirements:", ", ".join(map(str, requirements)))
 
 
-def test_those_requirements_have_wheels_for_python_3_6_on_aarch64(wheel, tmp_path):
+def test_those_requirements_have_wheels_for_python_3_6_on_aarch64(project_wheel, tmp_path):
     """Asks PyPI: each requirement has a CPython 3.6 wheel for the Nano's aarch64."""
     wanted: dict[str, SpecifierSet] = {}
-    for requirement in _requirements_on(_metadata(wheel), JETSON_NANO, "runtime"):
+    for requirement in _requirements_on(_metadata(project_wheel), JETSON_NANO, "runtime"):
         wanted[requirement.name] = (
             wanted.get(requirement.name, SpecifierSet()) & requirement.specifier
         )
@@ -90,7 +84,7 @@ def test_those_requirements_have_wheels_for_python_3_6_on_aarch64(wheel, tmp_pat
     assert len(downloaded) == 4 and any(name.startswith("numpy-1.19") for name in downloaded)
 
 
-def test_pip_21_3_1_installs_the_wheel_and_the_commands_run(wheel, tmp_path):
+def test_pip_21_3_1_installs_the_wheel_and_the_commands_run(project_wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
@@ -100,7 +94,9 @@ def test_pip_21_3_1_installs_the_wheel_and_the_commands_run(wheel, tmp_path):
         [python, "-m", "pip", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("pip 21.3.1")
-    installed = subprocess.run([*pip, str(wheel)], capture_output=True, text=True, check=False)
+    installed = subprocess.run(
+        [*pip, str(project_wheel)], capture_output=True, text=True, check=False
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
     for command in (
         "fanet.cli.device.bench",

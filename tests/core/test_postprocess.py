@@ -62,13 +62,13 @@ def test_non_finite_logits_fall_back_to_every_class():
     assert np.array_equal(upsampled_argmax(logits, (20, 24)), _full(logits, (20, 24)))
 
 
-def test_fifty_trained_model_frames_at_three_sizes(trained_checkpoint, tmp_path):
+def test_fifty_trained_model_frames_at_three_sizes(exported_trained, tmp_path):
     """Logits of the trained fixture model on 50 synthetic street scenes."""
     from fanet.core.synthetic import write_cityscapes
     from fanet.runtime import Segmenter
 
     write_cityscapes(str(tmp_path), "val", 50, seed=11, size=(128, 256))
-    segmenter = Segmenter.from_file(str(trained_checkpoint), backend="torch", device="cpu")
+    segmenter = Segmenter.from_file(str(exported_trained), backend="onnxruntime")
     compared = 0
     for path in sorted(glob.glob(str(tmp_path / "leftImg8bit/val/*/*.png"))):
         logits = segmenter.logits(cv2.imread(path))

@@ -2,7 +2,7 @@
 
 from fanet.runtime.onnxruntime_backend import _load_error
 
-from artefacts import fp32_graph, host_artefact
+from support.artefacts import fp32_graph, host_artefact
 
 # What ONNX Runtime 1.10 (the last for Python 3.6, JetPack 4.6) says of an opset-17 graph.
 ORT_1_10_MESSAGE = (

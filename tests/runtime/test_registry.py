@@ -82,6 +82,7 @@ def test_path_objects_open_files_with_their_sidecar(exported_trained):
         assert seg.sidecar.input_size == (128, 256) and seg.sidecar.arch == "fanet18"
 
 
+@pytest.mark.host
 def test_checkpoints_and_modules_open_on_torch(trained_checkpoint):
     from fanet.model import create_model
 

@@ -15,7 +15,7 @@ from fanet.core.synthetic import render_scene
 from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
 
-from artefacts import fp32_graph, host_artefact
+from support.artefacts import fp32_graph, host_artefact
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +87,9 @@ def test_lone_onnx_knows_its_essentials_from_metadata_props(exported_trained, tm
         assert getattr(found, field) == getattr(expected, field), field
     assert found.input_size == (128, 256) and found.details == {}
     image, _ = render_scene(3, 128, 256)
-    with (
-        Segmenter.from_file(lone, backend="onnxruntime") as lone_seg,
-        Segmenter.from_file(exported_trained, backend="onnxruntime") as full_seg,
-    ):
-        assert (lone_seg(image) == full_seg(image)).all()
+    with Segmenter.from_file(lone, backend="onnxruntime") as lone_seg:  # noqa: SIM117 (3.6)
+        with Segmenter.from_file(exported_trained, backend="onnxruntime") as full_seg:
+            assert (lone_seg(image) == full_seg(image)).all()
 
 
 def test_onnx_without_sidecar_or_metadata_works_with_defaults(exported_trained, tmp_path, caplog):
@@ -138,7 +136,7 @@ def _stateful_graph(path):
             helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
     write_sidecar(str(path), Sidecar(num_classes=4, input_size=(64, 64)))
@@ -203,8 +201,9 @@ def test_device_side_runs_without_torch_and_onnx(exported_trained, tmp_path):
     cv2.imwrite(str(image_path), render_scene(1, 128, 256)[0])
     result = subprocess.run(
         [sys.executable, "-c", BLOCKED, str(exported_trained), str(image_path)],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr

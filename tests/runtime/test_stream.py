@@ -14,15 +14,14 @@ from fanet.runtime import Segmenter
 from fanet.runtime.frames import Frame
 from fanet.runtime.stream import StreamStats
 
+from support.artefacts import fp32_graph, host_artefact
+
 
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
+def small_model():
     """A 32x64 FP32 export (random weights): about 1 ms per frame on ONNX Runtime."""
-    from fanet.export.pipeline import ExportConfig, run_export
-
-    out = tmp_path_factory.mktemp("small")
-    run_export(ExportConfig(random_weights=True, size=(32, 64), output_dir=str(out)))
-    with Segmenter.from_file(str(out / "fanet18_32x64.onnx"), backend="onnxruntime") as seg:
+    path = str(fp32_graph(host_artefact("tiny_export")))
+    with Segmenter.from_file(path, backend="onnxruntime") as seg:
         yield seg
 
 
@@ -60,13 +59,9 @@ def test_latest_only_segments_the_newest_frame_and_counts_the_dropped(small_mode
 
 
 @pytest.fixture(scope="module")
-def slow_model(tmp_path_factory):
+def slow_model():
     """A dynamic export on one ONNX Runtime thread: about 130 ms per 384x768 frame here."""
-    from fanet.export.pipeline import ExportConfig, run_export
-
-    out = tmp_path_factory.mktemp("dynamic")
-    run_export(ExportConfig(random_weights=True, size=None, output_dir=str(out)))
-    path = str(out / "fanet18_dynamic.onnx")
+    path = str(fp32_graph(host_artefact("dynamic_export")))
     with Segmenter.from_file(path, backend="onnxruntime", threads=1) as seg:
         yield seg
 
@@ -90,7 +85,7 @@ class _Camera:
             buffer.put(None)
 
         threading.Thread(target=drive, daemon=True).start()
-        while (frame := buffer.get()) is not None:
+        for frame in iter(buffer.get, None):
             yield frame
 
 
@@ -153,6 +148,7 @@ def _resident_mb():
         return int(stream.read().split()[1]) * resource.getpagesize() / 1e6
 
 
+@pytest.mark.slow
 def test_ten_thousand_frames_keep_memory_flat(small_model):
     frame = _frames(1, size=(64, 128))[0]
     resident = []

@@ -21,7 +21,7 @@ from fanet.core.host import host_available
 
 ROOT_VARIABLE = "FANET_TEST_ARTEFACTS"
 HOST_PYTHON_VARIABLE = "FANET_TEST_HOST_PYTHON"
-MAKER = Path(__file__).with_name("host_artefacts.py")
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def artefact_root() -> Path:
@@ -42,7 +42,7 @@ def host_artefact(name: str) -> Path:
     shutil.rmtree(str(partial), ignore_errors=True)
     partial.mkdir(parents=True)
     if host_available():
-        import host_artefacts
+        from support import host_artefacts
 
         host_artefacts.make(name, partial)
     else:
@@ -59,8 +59,10 @@ def _make_with_host_python(name: str, folder: Path) -> None:
                 name, HOST_PYTHON_VARIABLE
             )
         )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parent), str(TESTS)]))
     made = subprocess.run(
-        [python, str(MAKER), name, str(folder)],
+        [python, "-m", "support.host_artefacts", name, str(folder)],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         universal_newlines=True,

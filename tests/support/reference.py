@@ -3,11 +3,7 @@
 
 import os
 
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE_DIR = os.environ.get(
-    "FANET_REFERENCE_DIR",
-    os.path.join(
-        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-        "shared",
-        "reference",
-    ),
+    "FANET_REFERENCE_DIR", os.path.join(os.path.dirname(CHECKOUT), "shared", "reference")
 )

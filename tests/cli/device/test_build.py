@@ -13,8 +13,9 @@ def test_without_tensorrt(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"")
     result = subprocess.run(
         [sys.executable, "-m", "fanet.cli.device.build", str(tmp_path / "m.onnx")],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         check=False,
     )
     assert result.returncode == 1
@@ -26,8 +27,9 @@ def test_a_missing_onnx_is_named_before_tensorrt_is_looked_for(tmp_path):
     missing = str(tmp_path / "nothere.onnx")
     result = subprocess.run(
         [sys.executable, "-m", "fanet.cli.device.build", missing, "--fp16"],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         check=False,
     )
     assert result.returncode == 1
@@ -37,8 +39,9 @@ def test_a_missing_onnx_is_named_before_tensorrt_is_looked_for(tmp_path):
 def test_help_has_examples():
     result = subprocess.run(
         [sys.executable, "-m", "fanet.cli.device.build", "--help"],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         check=False,
     )
     assert result.returncode == 0 and "examples:" in result.stdout and "--fp16" in result.stdout

@@ -5,6 +5,7 @@ import contextlib
 import http.server
 import logging
 import re
+import socketserver
 import subprocess
 import sys
 import threading
@@ -130,9 +131,22 @@ def test_bad_sources_are_one_line(tmp_path, exported_trained, source, message):
     (tmp_path / "notes.txt").write_text("hello")
     command = [sys.executable, "-m", "fanet.cli.device.segment", source]
     command += ["--onnx", str(exported_trained), "--overlay"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        check=False,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"fanet-segment: error: {message}")
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """A thread per request (``http.server.ThreadingHTTPServer`` is Python 3.7+)."""
+
+    daemon_threads = True
 
 
 class _VideoServer(http.server.BaseHTTPRequestHandler):
@@ -164,7 +178,7 @@ def test_a_video_over_http_is_read_once_to_its_end(scenes, exported_trained, tmp
     caplog.set_level(logging.INFO)
     _, video = scenes
     _VideoServer.payload = video.read_bytes()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _VideoServer)
+    server = _ThreadingServer(("127.0.0.1", 0), _VideoServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = "http://127.0.0.1:{}/drive.mp4".format(server.server_address[1])
     out = tmp_path / "out.mp4"
@@ -223,7 +237,14 @@ def test_the_robot_loop_example_runs_on_a_video(scenes, exported_trained):
     _, video = scenes
     command = [sys.executable, str(ROOT / "examples" / "robot_loop.py"), str(video)]
     command += ["--model", str(exported_trained), "--frames", "20"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    result = subprocess.run(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     fractions = [float(line.split("drivable ")[1].rstrip("%")) for line in lines[:20]]
@@ -259,7 +280,12 @@ def test_a_temporal_graph_without_its_window_is_one_line(scenes, temporal_export
     command = [sys.executable, "-m", "fanet.cli.device.segment", str(paths[0])]
     command += ["--onnx", str(temporal_export), "--overlay", "-o", "out", *extra]
     result = subprocess.run(
-        command, capture_output=True, text=True, check=False, cwd=paths[0].parent
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        check=False,
+        cwd=paths[0].parent,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]

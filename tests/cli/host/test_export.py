@@ -148,3 +148,18 @@ def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):
     code = main(_int8_args(tmp_path / "cs", out, "--calib-count", "2"))
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert list(out.iterdir()) == []  # not even the FP32 graph: the set is one transaction
+
+
+def test_a_triton_repo_that_is_not_a_repository_is_refused_before_the_export(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("mine")
+    args = ["--random-weights", "--res", "32x64", "-o", str(tmp_path / "out")]
+    args += ["--triton-repo", str(folder)]
+    code, _, stderr = _run(*args)
+    assert code == 1 and "Traceback" not in stderr
+    assert "is not empty and not a Triton model repository (todo.txt has no config.pbtxt)" in stderr
+    assert not (tmp_path / "out").exists()  # refused before the export
+    assert main([*args, "--force", "-q"]) == 0
+    assert (folder / "fanet18_32x64" / "config.pbtxt").is_file()
+    assert (folder / "todo.txt").read_text() == "mine"

@@ -18,15 +18,13 @@ from fanet.core.sidecar import read_sidecar
 from fanet.runtime.options import BuildOptions
 from fanet.runtime.trt.engine_record import EngineError
 
-from .api_uses import MODULE, tensorrt_uses
-from .conftest import CountingCuda, SimulatedCuda, installed_standin
-from .standin import Recorder, manifest_for, manifest_paths
-from artefacts import fp32_graph, host_artefact
+from support.artefacts import fp32_graph, host_artefact
+from support.cuda_standins import CountingCuda, SimulatedCuda
+from support.tensorrt_standin import VERSIONS, Recorder, install_standin, manifest_for
+from support.tensorrt_uses import MODULE, tensorrt_uses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 TRT_SOURCES = sorted(glob.glob(os.path.join(ROOT, "fanet", "runtime", "trt", "*.py")))
-# 8.2 (the Jetson Nano) is older than every manifest: its branch is checked against 8.4's.
-VERSIONS = ["8.2.1"] + [".".join(map(str, v)) for v in sorted(manifest_paths())]
 STRONGLY_TYPED_ONLY = (11,)
 
 
@@ -47,7 +45,7 @@ def _exercise(version, tmp_path):
     recorder, faults = Recorder(), {}
     cuda = CountingCuda(SimulatedCuda())
     with pytest.MonkeyPatch.context() as patch:
-        installed_standin(patch, version, cuda, recorder, dla_cores=1, faults=faults)
+        install_standin(patch, version, cuda, recorder, dla_cores=1, faults=faults)
         from fanet.runtime.trt import backend, builder
 
         patch.setattr(builder, "load_cuda_api", lambda: cuda)

@@ -1,5 +1,7 @@
 """TensorRT and CUDA paths: run only where TensorRT / a GPU exist (skipped with a reason)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -27,14 +29,13 @@ def test_cuda_buffers_and_stream_round_trip():
 
     cuda = load_cuda_api()
     expected = np.arange(3000, dtype=np.float32).reshape(3, 1000)
-    with (
-        Stream(cuda) as stream,
-        DeviceBuffer(cuda, expected.nbytes) as device,
-        PinnedBuffer(cuda, expected.nbytes) as sent,
-        PinnedBuffer(cuda, expected.nbytes) as got,
-        Event(cuda) as start,
-        Event(cuda) as end,
-    ):
+    with contextlib.ExitStack() as owned:
+        stream, device = (
+            owned.enter_context(Stream(cuda)),
+            owned.enter_context(DeviceBuffer(cuda, expected.nbytes)),
+        )
+        sent, got = (owned.enter_context(PinnedBuffer(cuda, expected.nbytes)) for _ in "ab")
+        start, end = owned.enter_context(Event(cuda)), owned.enter_context(Event(cuda))
         host, back = sent.view((3, 1000), np.float32), got.view((3, 1000), np.float32)
         host[:] = expected
         start.record(stream)

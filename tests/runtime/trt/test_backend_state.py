@@ -8,7 +8,7 @@ import pytest
 from fanet.core.sidecar import StateTensor
 from fanet.runtime.backend import BackendError
 
-from .conftest import CountingCuda, SimulatedCuda
+from support.cuda_standins import CountingCuda, SimulatedCuda
 
 STATE = StateTensor("state_fam_4", "state_fam_4_out", (1, 2, 32, 64), initial=1.0)
 VALUES = int(np.prod(STATE.shape))

@@ -8,7 +8,7 @@ import pytest
 from fanet.core.errors import ConfigError
 from fanet.core.sidecar import Sidecar, StateTensor
 
-from .conftest import SimulatedCuda
+from support.cuda_standins import SimulatedCuda
 
 STATE = (StateTensor("state_fam_4", "state_fam_4_out", (1, 1, 32, 64)),)
 

@@ -10,31 +10,17 @@ import pytest
 from fanet.runtime.backend import BackendError
 from fanet.runtime.trt.engine_record import EngineError
 
-from .conftest import SimulatedCuda, installed_standin
-from .simulated import GPU
-from .test_api_surface import VERSIONS
-from artefacts import fp32_graph, host_artefact
-
-DEVICE_MODULES = (
-    "fanet.runtime.trt.logger",
-    "fanet.runtime.trt.backend",
-    "fanet.runtime.trt.builder",
-    "fanet.runtime.trt.engine_cache",
-    "fanet.runtime.trt.precision",
-    "fanet.runtime.trt.timing_cache",
-    "fanet.runtime.registry",
-    "fanet.cli.device.build",
-    "fanet.cli.device.bench",
-    "fanet.cli.device.segment",
-    "fanet.cli.device.eval",
-    "fanet.cli.device.triton",
-)
+from support.artefacts import fp32_graph, host_artefact
+from support.cuda_standins import SimulatedCuda
+from support.device_modules import device_modules
+from support.tensorrt_simulated import GPU
+from support.tensorrt_standin import VERSIONS, install_standin
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_device_module_imports_on_every_version(monkeypatch, version):
-    installed_standin(monkeypatch, version, SimulatedCuda())
-    for name in DEVICE_MODULES:
+    install_standin(monkeypatch, version, SimulatedCuda())
+    for name in device_modules():
         importlib.import_module(name)
 
 
@@ -43,7 +29,7 @@ def test_no_usable_gpu_is_one_line_with_tensorrts_reason(monkeypatch, capsys, ve
     """TensorRT 8.4 without a GPU logs ``CUDA initialization failure with error: 35`` and
     its constructors return null: fanet-build and the benchmark say so in one line."""
     cuda = SimulatedCuda()
-    installed_standin(monkeypatch, version, cuda, gpu=False)
+    install_standin(monkeypatch, version, cuda, gpu=False)
     from fanet.cli.device import bench, build
     from fanet.runtime.trt import engine_cache
 
@@ -74,7 +60,7 @@ def _engine(tmp_path, profile):
 
 def test_a_shape_tensorrt_rejects_names_the_input(monkeypatch, tmp_path):
     cuda = SimulatedCuda()
-    installed_standin(monkeypatch, "10.3.0", cuda)
+    install_standin(monkeypatch, "10.3.0", cuda)
     from fanet.runtime.trt.backend import TensorRTBackend
 
     engine = _engine(tmp_path, {"min": [1, 3, 32, 32], "max": [1, 3, 64, 64]})
@@ -100,7 +86,7 @@ class _MisalignedCuda(SimulatedCuda):
 
 def test_an_address_tensorrt_rejects_names_the_tensor(monkeypatch, tmp_path):
     cuda = _MisalignedCuda()
-    installed_standin(monkeypatch, "10.3.0", cuda)
+    install_standin(monkeypatch, "10.3.0", cuda)
     from fanet.runtime.trt.backend import TensorRTBackend
 
     rejected = pytest.raises(EngineError, match="device address of tensor 'input'")
@@ -113,7 +99,7 @@ def test_a_tensorrt_the_code_cannot_load_is_one_line(monkeypatch, tmp_path):
     BackendError naming the backend and the cause, not a traceback."""
     from fanet.runtime.registry import open_backend
 
-    trt = installed_standin(monkeypatch, "10.3.0", SimulatedCuda())
+    trt = install_standin(monkeypatch, "10.3.0", SimulatedCuda())
     names = object.__getattribute__(trt, "_standin_names")
     object.__setattr__(trt, "_standin_names", names - {"ILogger"})
     with pytest.raises(

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.resize import resize_align_corners
@@ -24,13 +22,39 @@ def test_profile_bounds():
     assert not within_profile((1, 3, 2048, 1024), (1, 3, 256, 512), (1, 3, 1024, 2048))
 
 
-@pytest.mark.parametrize("size", [(96, 160), (97, 163), (12, 20), (1, 7)])
+SIZES = [(96, 160), (97, 163), (12, 20), (1, 7)]
+
+
+def _maps():
+    return np.random.default_rng(0).standard_normal((5, 12, 20)).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_resize_matches_torch_align_corners(size):
-    maps = np.random.default_rng(0).standard_normal((5, 12, 20)).astype(np.float32)
-    expected = F.interpolate(
-        torch.from_numpy(maps)[None], size=size, mode="bilinear", align_corners=True
+    """The authors' code upsamples with PyTorch: the reference (host side only)."""
+    torch = pytest.importorskip("torch", reason="PyTorch's interpolate is the reference")
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(_maps())[None], size=size, mode="bilinear", align_corners=True
     )[0].numpy()
-    np.testing.assert_allclose(resize_align_corners(maps, size), expected, atol=1e-5)
+    np.testing.assert_allclose(resize_align_corners(_maps(), size), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_resize_is_align_corners_bilinear_in_float64(size):
+    """Each output pixel (y, x) samples the input at y (h-1)/(H-1), x (w-1)/(W-1)."""
+    maps = _maps().astype(np.float64)
+    height, width = maps.shape[1:]
+    expected = np.empty((maps.shape[0],) + size)
+    for y in range(size[0]):
+        for x in range(size[1]):
+            sy = y * (height - 1) / max(size[0] - 1, 1)
+            sx = x * (width - 1) / max(size[1] - 1, 1)
+            y0, x0 = min(int(sy), height - 2), min(int(sx), width - 2)
+            dy, dx = sy - y0, sx - x0
+            top = maps[:, y0, x0] * (1 - dx) + maps[:, y0, x0 + 1] * dx
+            bottom = maps[:, y0 + 1, x0] * (1 - dx) + maps[:, y0 + 1, x0 + 1] * dx
+            expected[:, y, x] = top * (1 - dy) + bottom * dy
+    np.testing.assert_allclose(resize_align_corners(_maps(), size), expected, atol=1e-5)
 
 
 def test_blocked_argmax_equals_argmax_of_the_full_resize():

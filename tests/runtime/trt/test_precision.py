@@ -11,8 +11,9 @@ from fanet.core.attention_islands import attention_islands
 from fanet.core.onnx_graph import read_model
 from fanet.runtime.trt.versions import build_plan, parse_version
 
-from .conftest import SimulatedCuda, installed_standin
-from artefacts import fp32_graph, host_artefact
+from support.artefacts import fp32_graph, host_artefact
+from support.cuda_standins import SimulatedCuda
+from support.tensorrt_standin import install_standin
 
 ALL = ("fp32", "fp16", "int8", "int8_fp16")
 
@@ -20,7 +21,7 @@ ALL = ("fp32", "fp16", "int8", "int8_fp16")
 @pytest.fixture
 def parsed(monkeypatch):
     """(stand-in network of a FANet-18 export, its graph, the precision module) on 10.3."""
-    trt = installed_standin(monkeypatch, "10.3.0", SimulatedCuda())
+    trt = install_standin(monkeypatch, "10.3.0", SimulatedCuda())
     from fanet.runtime.trt import precision
 
     path = fp32_graph(host_artefact("export_set"))

@@ -14,10 +14,12 @@ import glob
 import json
 import os
 import re
+import sys
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from reference import REFERENCE_DIR
+from support.reference import REFERENCE_DIR
+from support.tensorrt_simulated import behaviours
 
 MANIFEST_DIR = os.path.join(str(REFERENCE_DIR), "tensorrt_api")
 MODULE = "tensorrt"
@@ -337,4 +339,32 @@ def standin_tensorrt(
             value = None
         object.__setattr__(trt, name, value)
     object.__setattr__(trt, "_standin_names", frozenset(names))
+    return trt
+
+
+TRT_MODULES = (
+    "tensorrt",
+    "fanet.runtime.trt.logger",
+    "fanet.runtime.trt.backend",
+    "fanet.runtime.trt.builder",
+    "fanet.runtime.trt.engine_cache",
+    "fanet.runtime.trt.precision",
+)
+# 8.2 (the Jetson Nano) is older than every manifest: its branch is checked against 8.4's.
+VERSIONS = ["8.2.1"] + [".".join(map(str, v)) for v in sorted(manifest_paths())]
+
+
+def install_standin(
+    monkeypatch: Any, version: str, cuda: Any, recorder: Optional[Recorder] = None, **knobs: Any
+) -> types.ModuleType:
+    """Make ``import tensorrt`` give the stand-in of ``version`` (its engines running on
+    ``cuda``; ``knobs`` for ``tensorrt_simulated.behaviours``) and drop the modules that
+    read it, so they import again against it; returns the stand-in."""
+    import fanet.runtime.trt as package
+
+    trt = standin_tensorrt(version, behaviours(cuda, **knobs), recorder)
+    for name in TRT_MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.delattr(package, name.rpartition(".")[2], raising=False)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
     return trt
