@@ -1,7 +1,6 @@
 """Segmenter inputs and outputs: conversions, errors, colours, and the device-side imports."""
 
 import json
-import subprocess
 import sys
 import textwrap
 
@@ -16,6 +15,7 @@ from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
 
 from support.artefacts import fp32_graph, host_artefact
+from support.commands import captured
 
 
 @pytest.fixture(scope="module")
@@ -199,12 +199,8 @@ def test_device_side_runs_without_torch_and_onnx(exported_trained, tmp_path):
 
     image_path = tmp_path / "scene.png"
     cv2.imwrite(str(image_path), render_scene(1, 128, 256)[0])
-    result = subprocess.run(
+    result = captured(
         [sys.executable, "-c", BLOCKED, str(exported_trained), str(image_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "labels (128, 256) []" in result.stdout

@@ -3,7 +3,6 @@ matches the graph (static, dynamic sides, dynamic batch, temporal); folders that
 repositories are refused without --force."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
@@ -17,6 +16,7 @@ from fanet.runtime.triton import write_model
 from fanet.runtime.trt.engine_record import write_record
 
 from support.artefacts import host_artefact
+from support.commands import captured
 
 model_config_pb2 = pytest.importorskip(
     "tritonclient.grpc.model_config_pb2", reason="Triton's model-config protobuf: tritonclient"
@@ -122,12 +122,8 @@ def test_an_engine_is_a_tensorrt_plan_with_its_records_sidecar(exported_trained,
 
 def _run(module, *args):
     command = [sys.executable, "-m", module, *args]
-    result = subprocess.run(
+    result = captured(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
     )
     return result.returncode, result.stderr
 

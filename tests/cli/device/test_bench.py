@@ -16,18 +16,16 @@ from fanet.cli.device import bench
 from fanet.core.errors import ConfigError
 from fanet.runtime import bench_plan, benchmark
 
+from support.commands import captured
+
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "docs" / "bench-schema.json").read_text())
 FAST = ["--warmup", "0", "--iterations", "3", "--threads", "2"]
 
 
 def _run(*args, cwd=None):
-    result = subprocess.run(
+    result = captured(
         [sys.executable, "-m", "fanet.cli.device.bench", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
         cwd=cwd,
     )
     return result.returncode, result.stdout, result.stderr
@@ -179,14 +177,10 @@ def _bench_without(modules, argv, cwd):
         f"raise SystemExit(main({list(argv)!r}))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
+    return captured(
         [sys.executable, "-c", blocked],
         cwd=cwd,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
     )
 
 

@@ -3,7 +3,6 @@ evaluation of the same predictions), models side by side, folders, and bad data.
 
 import json
 import shutil
-import subprocess
 import sys
 
 import cv2
@@ -12,6 +11,8 @@ import pytest
 
 from fanet.cli.device import eval as fanet_eval
 from fanet.cli.device import segment
+
+from support.commands import captured
 
 
 def _eval_json(capsys, *args):
@@ -151,12 +152,8 @@ def test_bad_requests_are_one_line(synthetic_cityscapes, exported_trained, tmp_p
         str(exported_trained),
         *args,
     ]
-    result = subprocess.run(
+    result = captured(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]

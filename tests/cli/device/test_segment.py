@@ -6,7 +6,6 @@ import http.server
 import logging
 import re
 import socketserver
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 
 from fanet.cli.device import segment
 from fanet.core.labels import LABEL_BY_NAME
+
+from support.commands import captured
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -131,13 +132,9 @@ def test_bad_sources_are_one_line(tmp_path, exported_trained, source, message):
     (tmp_path / "notes.txt").write_text("hello")
     command = [sys.executable, "-m", "fanet.cli.device.segment", source]
     command += ["--onnx", str(exported_trained), "--overlay"]
-    result = subprocess.run(
+    result = captured(
         command,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"fanet-segment: error: {message}")
@@ -237,12 +234,8 @@ def test_the_robot_loop_example_runs_on_a_video(scenes, exported_trained):
     _, video = scenes
     command = [sys.executable, str(ROOT / "examples" / "robot_loop.py"), str(video)]
     command += ["--model", str(exported_trained), "--frames", "20"]
-    result = subprocess.run(
+    result = captured(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
@@ -279,12 +272,8 @@ def test_a_temporal_graph_without_its_window_is_one_line(scenes, temporal_export
     paths, _ = scenes
     command = [sys.executable, "-m", "fanet.cli.device.segment", str(paths[0])]
     command += ["--onnx", str(temporal_export), "--overlay", "-o", "out", *extra]
-    result = subprocess.run(
+    result = captured(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        check=False,
         cwd=paths[0].parent,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
