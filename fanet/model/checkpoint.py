@@ -115,7 +115,24 @@ def read_state_dict(source: CheckpointSource) -> StateDict:
     if dropped:
         logger.info("dropped %d keys of the training code's auxiliary heads", len(dropped))
     _check_is_fanet(state)
+    _check_finite(state)
     return state
+
+
+def _check_finite(state: StateDict) -> None:
+    """Refuse weights or BatchNorm statistics that are NaN or infinite: such a network
+    gives NaN logits, and the labels they argmax to are meaningless."""
+    broken = []
+    for key, value in state.items():
+        if value.is_floating_point():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                broken.append(f"{key} ({bad} of {value.numel()})")
+    if broken:
+        raise CheckpointError(
+            f"checkpoint has NaN or infinite values in {len(broken)} tensors: {_list(broken)}; "
+            "it cannot give meaningful labels (a diverged training run?)"
+        )
 
 
 def _check_is_fanet(state: StateDict) -> None:

@@ -13,6 +13,7 @@ from fanet.model import (
     load_checkpoint,
     load_imagenet_backbone,
     model_from_checkpoint,
+    random_model,
     read_state_dict,
 )
 
@@ -180,4 +181,24 @@ def test_a_graph_given_as_checkpoint_is_named_for_what_it_is(tmp_path, name, kin
     path = tmp_path / name
     path.write_bytes(b"\x08\x07")
     with pytest.raises(CheckpointError, match=f"is {kind}, not a PyTorch checkpoint"):
+        model_from_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("resnet.conv1.weight", float("nan")),  # one element
+        ("resnet.bn1.running_var", float("inf")),  # a whole statistic
+        ("clslayer.conv_out.weight", float("-inf")),
+    ],
+)
+def test_non_finite_weights_or_statistics_are_refused(tmp_path, key, value):
+    state = random_model("fanet18").state_dict()
+    if key.endswith("running_var"):
+        state[key][:] = value
+    else:
+        state[key].view(-1)[0] = value
+    path = tmp_path / "diverged.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=f"NaN or infinite values in 1 tensors: {key}"):
         model_from_checkpoint(path)
