@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import struct
 
 from fanet.calibration.errors import CalibrationError
+from fanet.core import strict_json
 from fanet.core.files import atomic_write
 from fanet.core.sidecar import read_json_or_none
 
@@ -52,7 +52,7 @@ def save_ranges(path: str, fingerprint: dict, ranges: Ranges) -> None:
         "ranges": {name: [lo, hi] for name, (lo, hi) in sorted(ranges.items())},
     }
     with atomic_write(path, "w") as stream:
-        json.dump(record, stream, indent=1)
+        strict_json.dump(record, stream, indent=1)
 
 
 def write_tensorrt_cache(path: str, ranges: Ranges) -> None:

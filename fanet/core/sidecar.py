@@ -12,6 +12,7 @@ import math
 import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+from fanet.core import strict_json
 from fanet.core.errors import FanetError
 from fanet.core.files import atomic_write, sha256_file
 
@@ -238,7 +239,7 @@ def write_sidecar(model_path: str, sidecar: Sidecar, to: Optional[str] = None) -
     """Atomically write ``sidecar`` beside ``model_path`` (or to ``to``); returns its path."""
     path = to or sidecar_path(model_path)
     with atomic_write(path, "w") as stream:
-        json.dump(sidecar.to_json(), stream, indent=2, sort_keys=True)
+        strict_json.dump(sidecar.to_json(), stream, indent=2, sort_keys=True)
         stream.write("\n")
     return path
 

@@ -14,6 +14,7 @@ same FP32 graph (each sidecar records it as ``fp32_sha256``).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,12 +225,26 @@ def _verify_fp32(model: FANet, path: str, config: ExportConfig, common: Sidecar)
                 reference, *state = _as_tuple(reference_model(torch.from_numpy(batch), *state))
             results.append(_compare(reference.numpy(), candidate[config.output], model.num_classes))
     agreement = _pooled(results)
+    _require_finite(path, "PyTorch", agreement)
     if agreement.get("max_rel", 0.0) > FP32_TOLERANCE:
         raise ExportError(
             f"ONNX output differs from PyTorch by {agreement['max_rel']:.2e} "
             f"(relative); the exported graph is wrong"
         )
     return agreement
+
+
+def _require_finite(path: str, reference: str, agreement: dict[str, float]) -> None:
+    """Refuse a graph whose outputs, or whose comparison with ``reference``, are not
+    finite numbers: its labels would be meaningless, whatever the figures say."""
+    broken = {k: v for k, v in agreement.items() if not math.isfinite(v)}
+    if broken or agreement.get("finite", 1.0) < 1.0:
+        raise ExportError(
+            f"{os.path.basename(path)} gives outputs that are not finite numbers on the "
+            f"verification inputs (finite {agreement.get('finite', 0.0):.4g}; "
+            f"{', '.join(sorted(broken)) or 'no figure'} not finite against {reference}): "
+            "not written"
+        )
 
 
 def _as_tuple(outputs: Any) -> tuple:
@@ -419,6 +434,7 @@ def _write_variant(
     _stamp(proto, common, precision)
     save_model(proto, files.stage(path))
     agreement = _agreement_with(files.current(fp32_path), files.current(path), batches, common)
+    _require_finite(path, "the FP32 graph", agreement)
     exported = ExportedFile(path, precision, agreement)
     _log_agreement(path, "FP32 ONNX", agreement)
     _write_sidecar(exported, common, dict(extra, reference="fp32 onnx"), files)

@@ -5,10 +5,10 @@ Python 3.6 compatible; matplotlib is imported only for ``--plot``.
 
 import csv
 import io
-import json
 import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from fanet.core import strict_json
 from fanet.core.errors import require
 from fanet.core.files import atomic_write
 from fanet.runtime.benchmark import Budget
@@ -214,7 +214,7 @@ def as_csv(report: BenchReport) -> str:
 
 
 def as_json(report: BenchReport) -> str:
-    return json.dumps(report.to_json(), indent=2, sort_keys=True)
+    return strict_json.dumps(report.to_json(), indent=2, sort_keys=True)
 
 
 def write_plot(report: BenchReport, path: str) -> None:

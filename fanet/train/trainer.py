@@ -13,7 +13,6 @@ synchronised BatchNorm (CUDA). Checkpoints resume the same loss curve.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fanet.core import strict_json
 from fanet.core.errors import ConfigError
 from fanet.core.files import check_writable_folder
 from fanet.core.postprocess import upsampled_argmax
@@ -408,7 +408,7 @@ def _evaluate(
 
 def _log_line(config: TrainConfig, record: dict[str, Any]) -> None:
     with open(os.path.join(config.output_dir, LOG), "a") as stream:
-        stream.write(json.dumps(record) + "\n")
+        stream.write(strict_json.dumps(record) + "\n")
 
 
 class _Quiet:

@@ -9,12 +9,12 @@ mIoU, pixel accuracy and each model's pixel agreement with the first.
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 from typing import Any, List, Optional
 
 from fanet.cli.common import new_parser, positive_int, progress_bar, run_command
+from fanet.core import strict_json
 from fanet.core.errors import ConfigError
 
 PROG = "fanet-eval"
@@ -95,7 +95,7 @@ def _main(args: argparse.Namespace) -> int:
             predictors.append(predictor(segmenter, stack))
         report = evaluate(predictors, pairs, table, limit=args.limit, progress=_progress)
     if args.json:
-        print(json.dumps(as_json(report, names), indent=2, sort_keys=True))
+        print(strict_json.dumps(as_json(report, names), indent=2, sort_keys=True))
     else:
         print(as_table(report, names), end="")
     return 0

@@ -7,12 +7,18 @@ Ctrl-C or SIGTERM while they load (seconds) ends the command cleanly too.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from typing import TYPE_CHECKING
 
-from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
+from fanet.cli.common import (
+    frame_window,
+    new_parser,
+    parse_resolution,
+    positive_int,
+    run_command,
+)
+from fanet.core import strict_json
 
 if TYPE_CHECKING:
     from fanet.export.pipeline import ExportConfig, ExportedFile
@@ -105,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     temporal = parser.add_argument_group("video (spatial-temporal attention, paper Sec. III-D)")
     temporal.add_argument(
         "--temporal",
-        type=int,
+        type=frame_window,
         default=1,
         metavar="T",
         help="attend over the last T frames: the graph carries each attention's k^T v of "
@@ -238,7 +244,7 @@ def _main(args: argparse.Namespace) -> int:
         folder = write_model(args.triton_repo, fp32, read_sidecar(fp32), force=args.force)
         print(f"Triton model: {folder}", file=sys.stderr)
     if args.json:
-        print(json.dumps([vars(f) for f in files], indent=2))
+        print(strict_json.dumps([vars(f) for f in files], indent=2))
     else:
         _print_table(files)
     _next_step(files)

@@ -7,10 +7,10 @@ SIGTERM while it loads ends the command cleanly too.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
 from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
+from fanet.core import strict_json
 
 if TYPE_CHECKING:
     from fanet.model.fanet import FANet
@@ -133,7 +133,7 @@ def _main(args: argparse.Namespace) -> int:
         report = model_report(model, args.res or DEFAULT_RESOLUTIONS)
         printer = print_model_report
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json.dumps(report, indent=2))
     else:
         printer(report)
     return 0

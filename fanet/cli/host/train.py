@@ -9,10 +9,19 @@ continues it).
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
-from fanet.cli.common import new_parser, parse_resolution, positive_int, run_command
+from fanet.cli.common import (
+    frame_window,
+    new_parser,
+    non_negative_float,
+    non_negative_int,
+    parse_resolution,
+    positive_float,
+    positive_int,
+    run_command,
+)
+from fanet.core import strict_json
 
 if TYPE_CHECKING:
     from fanet.train.trainer import TrainConfig
@@ -52,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--weights", metavar="PTH", help="start from a FANet checkpoint (fine-tune)")
     model.add_argument(
-        "--temporal", type=int, default=1, metavar="T", help="attention over T frames (default 1)"
+        "--temporal",
+        type=frame_window,
+        default=1,
+        metavar="T",
+        help="attention over T frames (default 1)",
     )
     model.add_argument("--temporal-reduce", choices=("mean", "sum"), default="mean")
     data = parser.add_argument_group("data")
@@ -70,17 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=positive_int, default=defaults.batch, help="images per step, all processes"
     )
     recipe.add_argument("--iters", type=positive_int, default=defaults.iters)
-    recipe.add_argument("--lr", type=float, default=defaults.lr)
-    recipe.add_argument("--momentum", type=float, default=defaults.momentum)
-    recipe.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    recipe.add_argument("--power", type=float, default=defaults.power, help="poly decay power")
+    recipe.add_argument("--lr", type=positive_float, default=defaults.lr)
+    recipe.add_argument("--momentum", type=non_negative_float, default=defaults.momentum)
+    recipe.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay)
+    recipe.add_argument(
+        "--power", type=positive_float, default=defaults.power, help="poly decay power"
+    )
     recipe.add_argument(
         "--scale", type=float, nargs=2, default=defaults.scale, metavar=("MIN", "MAX")
     )
-    recipe.add_argument("--jitter", type=float, default=defaults.jitter, help="colour jitter")
+    recipe.add_argument(
+        "--jitter", type=non_negative_float, default=defaults.jitter, help="colour jitter"
+    )
     recipe.add_argument("--no-flip", action="store_true")
     recipe.add_argument("--loss", choices=LOSSES, default=defaults.loss)
-    recipe.add_argument("--aux-weight", type=float, default=defaults.aux_weight)
+    recipe.add_argument("--aux-weight", type=non_negative_float, default=defaults.aux_weight)
     run = parser.add_argument_group("run")
     run.add_argument("-o", "--output-dir", default=defaults.output_dir)
     run.add_argument("--resume", action="store_true", help="continue from -o's last.pth")
@@ -94,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--val-limit", type=positive_int, metavar="N")
     run.add_argument("--save-every", type=positive_int, default=defaults.save_every)
     run.add_argument("--log-every", type=positive_int, default=defaults.log_every)
-    run.add_argument("--workers", type=int, default=defaults.workers, help="data loader workers")
+    run.add_argument(
+        "--workers", type=non_negative_int, default=defaults.workers, help="data loader workers"
+    )
     run.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", action="store_true", help="print the run's record as JSON")
     return parser
@@ -124,7 +143,7 @@ def _main(args: argparse.Namespace) -> int:
             "final_loss": result.losses[-1] if result.losses else None,
             "validations": [{"iteration": i, "miou": m} for i, m in result.validations],
         }
-        print(json.dumps(record, indent=2))
+        print(strict_json.dumps(record, indent=2))
     elif result.checkpoint:
         print(
             f"{result.checkpoint} after iteration {result.iteration}: "

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+from fanet.core import strict_json
 from fanet.core.errors import FanetError
 from fanet.core.files import atomic_write
 from fanet.core.sidecar import read_json_or_none
@@ -34,7 +35,7 @@ def record_path(engine_path: str) -> str:
 def write_record(engine_path: str, record: Dict[str, Any], to: Optional[str] = None) -> None:
     """Write ``engine_path``'s record (to ``to`` instead, for a staged write)."""
     with atomic_write(to or record_path(engine_path), "w") as stream:
-        json.dump(record, stream, indent=2, sort_keys=True)
+        strict_json.dump(record, stream, indent=2, sort_keys=True)
         stream.write("\n")
 
 

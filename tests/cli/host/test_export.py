@@ -92,7 +92,6 @@ def test_random_weights_are_recorded(tmp_path):
         (["--random-weights", "-o", "FILE/sub"], "cannot create output folder"),
         (["--random-weights", "--name", "../escape"], "--name must be a file stem"),
         (["--random-weights", "--name", ".."], "--name must be a file stem"),
-        (["--random-weights", "--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
     ],
 )
 def test_bad_input_gives_one_line_and_no_files(tmp_path, args, message):
@@ -110,6 +109,13 @@ def test_bad_input_gives_one_line_and_no_files(tmp_path, args, message):
     lines = [line for line in stderr.splitlines() if not line.startswith("WARNING")]
     assert lines == [lines[0]] and message in lines[0] and "Traceback" not in stderr
     assert not out.exists() or _files(out) == []
+
+
+def test_a_temporal_window_of_zero_is_a_usage_error(tmp_path):
+    code, _, stderr = _run("--random-weights", "--temporal", "0", "-o", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in stderr
+    assert "the temporal window must be a whole number of frames >= 1, got 0" in stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("res", ["0x512", "-5x5", "axb", "9000x100", "512x"])
@@ -163,3 +169,29 @@ def test_a_triton_repo_that_is_not_a_repository_is_refused_before_the_export(tmp
     assert main([*args, "--force", "-q"]) == 0
     assert (folder / "fanet18_32x64" / "config.pbtxt").is_file()
     assert (folder / "todo.txt").read_text() == "mine"
+
+
+def test_a_model_whose_outputs_overflow_is_not_exported(tmp_path):
+    """Finite weights that overflow float32 on the way give Inf/NaN logits: the verification
+    figures are not numbers, and nothing is written (the sidecar would hold NaN tokens)."""
+    state = create_model("fanet18").state_dict()
+    state["clslayer.conv_out.weight"].fill_(3e38)
+    torch.save(state, tmp_path / "overflowing.pth")
+    out = tmp_path / "out"
+    code, _, stderr = _run(
+        "--weights", str(tmp_path / "overflowing.pth"), "--res", "64x64", "-o", str(out)
+    )
+    assert code == 1 and "Traceback" not in stderr
+    assert "gives outputs that are not finite numbers on the verification inputs" in stderr
+    assert not out.exists() or _files(out) == []
+
+
+def test_nan_weights_are_refused_before_anything_is_written(tmp_path):
+    state = create_model("fanet18").state_dict()
+    state["resnet.bn1.running_var"][3] = float("nan")
+    torch.save(state, tmp_path / "diverged.pth")
+    out = tmp_path / "out"
+    code, _, stderr = _run("--weights", str(tmp_path / "diverged.pth"), "-o", str(out))
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert "NaN or infinite values in 1 tensors: resnet.bn1.running_var (1 of 64)" in stderr
+    assert not out.exists() or _files(out) == []
