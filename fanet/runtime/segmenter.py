@@ -194,7 +194,19 @@ def labels_at(output: np.ndarray, size: Any) -> np.ndarray:
         if labels.shape == (height, width):
             return labels
         return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-    return upsampled_argmax(np.asarray(output, dtype=np.float32), (height, width))
+    logits = np.asarray(output, dtype=np.float32)
+    if not np.isfinite(logits).all():
+        raise NonFiniteOutputError(
+            "the model's logits hold NaN or Inf ({} of {} values): its labels would be "
+            "meaningless (a broken export, or an FP16 overflow: try the FP32 graph)".format(
+                int(np.size(logits) - np.isfinite(logits).sum()), np.size(logits)
+            )
+        )
+    return upsampled_argmax(logits, (height, width))
+
+
+class NonFiniteOutputError(BackendError):
+    """A model gave logits that are not finite numbers."""
 
 
 def _check_against_graph(sidecar: Sidecar, image: TensorSpec, output: TensorSpec) -> None:

@@ -264,3 +264,15 @@ def test_from_file_precision_picks_the_sibling_graph_as_the_cli_does():
             assert seg.sidecar.details == read_sidecar(str(runs)).details
     with pytest.raises(ConfigError, match="no fp16 graph beside .*: run fanet-export --fp16"):
         Segmenter.from_file(fp32_graph(host_artefact("temporal")), precision="fp16")
+
+
+def test_logits_that_are_not_finite_give_no_labels(exported_trained):
+    """NaN logits would argmax to class 0 (road) everywhere: refused, not labelled."""
+    from fanet.runtime.segmenter import NonFiniteOutputError
+
+    image, _ = render_scene(5, 128, 256)
+    with Segmenter.from_file(str(exported_trained), backend="onnxruntime") as seg:
+        outputs = seg.run(image)
+        outputs["logits"][0, :, 3, 4] = np.nan
+        with pytest.raises(NonFiniteOutputError, match=r"NaN or Inf \(19 of 9728 values\)"):
+            seg.labels(outputs, image.shape[:2])
