@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import re
 import signal
 import sys
@@ -39,39 +40,86 @@ def parse_resolution(text: str) -> Tuple[int, int]:
     return height, width
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError("expected a whole number, got {!r}".format(text)) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError("expected a number >= 1, got {}".format(value))
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("expected a number >= 0, got {}".format(value))
+    return value
+
+
+def frame_window(text: str) -> int:
+    """argparse type: a temporal attention window, a whole number of frames >= 1."""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            "the temporal window must be a whole number of frames >= 1, got {}".format(value)
+        )
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a learning rate, a power)."""
+    return _finite(text, allow_zero=False)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a weight decay, a loss weight)."""
+    return _finite(text, allow_zero=True)
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
-    return _finite_seconds(text, allow_zero=False)
+    return _finite(text, allow_zero=False, unit="seconds")
 
 
 def non_negative_seconds(text: str) -> float:
     """argparse type: a finite number of seconds >= 0."""
-    return _finite_seconds(text, allow_zero=True)
+    return _finite(text, allow_zero=True, unit="seconds")
 
 
-def _finite_seconds(text: str, allow_zero: bool) -> float:
+def _finite(text: str, allow_zero: bool, unit: str = "a number") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds, got {!r}".format(text)) from None
+        raise argparse.ArgumentTypeError("expected {}, got {!r}".format(unit, text)) from None
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise argparse.ArgumentTypeError(
-            "expected a finite number of seconds {} 0, got {}".format(
-                ">=" if allow_zero else ">", text
+            "expected a finite {} {} 0, got {}".format(
+                "number of seconds" if unit == "seconds" else "number",
+                ">=" if allow_zero else ">",
+                text,
             )
         )
     return value
+
+
+def warn_if_oversubscribed(threads: Optional[int], log: logging.Logger) -> None:
+    """A warning when ``--threads`` asks for more than 4 threads per CPU of this machine."""
+    cpus = os.cpu_count() or 1
+    if threads is not None and threads > 4 * cpus:
+        log.warning(
+            "--threads %d is more than 4 per CPU (this machine has %d): the threads will "
+            "wait for each other; use at most %d",
+            threads,
+            cpus,
+            cpus,
+        )
 
 
 def new_parser(prog: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:

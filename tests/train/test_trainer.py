@@ -110,7 +110,6 @@ def _run(*args):
     [
         (["--split", "test"], "has no leftImg8bit/test folder"),
         (["--batch", "16"], "8 training images cannot fill a --batch of 16"),
-        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
         (["--backbone", "BACKBONE"], "does not fit the fanet18 encoder"),
         (["--resume"], "no checkpoint to resume from"),
         (["--images", "IMAGES", "--labels", "IMAGES"], "give --cityscapes, or --images"),
@@ -126,6 +125,22 @@ def test_bad_input_is_one_line(scenes, tmp_path, extra, message):
     code, stderr = _run(*_one_step(scenes, tmp_path / "run"), *extra)
     assert code == 1 and "Traceback" not in stderr, stderr
     assert message in stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--temporal", "0"], "the temporal window must be a whole number of frames >= 1, got 0"),
+        (["--lr", "nan"], "argument --lr: expected a finite number > 0, got nan"),
+        (["--lr", "-0.01"], "argument --lr: expected a finite number > 0, got -0.01"),
+        (["--workers", "-1"], "argument --workers: expected a number >= 0, got -1"),
+        (["--weight-decay", "inf"], "expected a finite number >= 0, got inf"),
+    ],
+)
+def test_absurd_numbers_are_usage_errors(scenes, tmp_path, extra, message):
+    code, stderr = _run(*_one_step(scenes, tmp_path / "run"), *extra)
+    assert code == 2 and message in stderr.strip().splitlines()[-1], stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_images_without_labels_are_skipped_and_counted(scenes, tmp_path, caplog):

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from fanet.cli.common import (
     EXIT_INTERRUPTED,
+    frame_window,
     new_parser,
     non_negative_seconds,
     parse_resolution,
     positive_int,
     positive_seconds,
     run_command,
+    warn_if_oversubscribed,
 )
 from fanet.core.errors import ConfigError, require
 
@@ -98,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--temporal",
         action="append",
-        type=int,
+        type=frame_window,
         metavar="T",
         help="attention over T frames, the state carried from frame to frame: per-frame "
         "mean and max time, as the paper's Table VIII (repeatable; needed for temporal "
@@ -185,6 +187,7 @@ def _main(args: argparse.Namespace) -> int:
         if not os.path.isdir(plot_folder):
             raise ConfigError("--plot folder {} does not exist".format(plot_folder))
         require("matplotlib", "bench")
+    warn_if_oversubscribed(args.threads, logger)
     sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]
     budget = Budget(args.warmup, None if args.iterations else args.duration, args.iterations)
     report = run_benchmark(request_from_args(args), sizes, budget, args.metric)

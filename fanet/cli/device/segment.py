@@ -12,7 +12,13 @@ import os
 import time
 from typing import Any, List, Optional
 
-from fanet.cli.common import new_parser, positive_int, run_command
+from fanet.cli.common import (
+    frame_window,
+    new_parser,
+    non_negative_int,
+    positive_int,
+    run_command,
+)
 from fanet.core.errors import ConfigError
 
 PROG = "fanet-segment"
@@ -69,12 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--limit", type=positive_int, help="stop after N frames")
     live.add_argument(
-        "--reconnects", type=int, default=5, help="stream reconnect attempts (default 5)"
+        "--reconnects",
+        type=non_negative_int,
+        default=5,
+        help="stream reconnect attempts (default 5)",
     )
     video = parser.add_argument_group("temporal attention (paper Sec. III-D)")
     video.add_argument(
         "--temporal",
-        type=int,
+        type=frame_window,
         metavar="T",
         help="attend over the last T frames, the state kept between frames and reset at a "
         "cut (new frame size, reconnected stream); a temporal export needs its own T",

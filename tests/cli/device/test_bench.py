@@ -111,6 +111,13 @@ def test_torch_eager_row_beside_onnxruntime(trained_checkpoint, tmp_path, capsys
     assert all(e["fps"] > 0 for e in report["results"])
 
 
+def test_more_threads_than_four_per_cpu_is_warned_about(exported_trained, caplog):
+    threads = 4 * (os.cpu_count() or 1) + 1
+    args = ["--onnx", str(exported_trained), "--res", "128x256", "--backend", "onnxruntime"]
+    assert bench.main([*args, *FAST, "--threads", str(threads), "--json"]) == 0
+    assert f"--threads {threads} is more than 4 per CPU" in caplog.text
+
+
 @pytest.mark.parametrize(
     "args,code,message",
     [
@@ -336,17 +343,17 @@ def test_temporal_rows_report_per_frame_time(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    "extra, expected, message",
     [
-        ([], "is temporal (2 frames): pass --temporal 2 to run it on frames in turn"),
-        (["--temporal", "3"], "attends to 2 frames, not 3: export it with --temporal 3"),
-        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
+        ([], 1, "is temporal (2 frames): pass --temporal 2 to run it on frames in turn"),
+        (["--temporal", "3"], 1, "attends to 2 frames, not 3: export it with --temporal 3"),
+        (["--temporal", "0"], 2, "the temporal window must be a whole number of frames >= 1"),
     ],
 )
-def test_a_temporal_graph_needs_its_window(temporal_export, extra, message):
+def test_a_temporal_graph_needs_its_window(temporal_export, extra, expected, message):
     args = ["--onnx", str(temporal_export), "--res", "64x128", "--backend", "onnxruntime"]
     code, _, stderr = _run(*args, *FAST, *extra)
-    assert code == 1 and message in stderr and "Traceback" not in stderr
+    assert code == expected and message in stderr and "Traceback" not in stderr
 
 
 def test_data_adds_each_rows_miou(exported_trained, synthetic_cityscapes, capsys):

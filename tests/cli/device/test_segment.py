@@ -261,20 +261,20 @@ def test_a_temporal_graph_segments_a_video_with_its_window(
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    "extra, expected, message",
     [
-        ([], "is temporal (2 frames): pass --temporal 2"),
-        (["--temporal", "4"], "attends to 2 frames, not 4"),
-        (["--temporal", "0"], "must be a whole number of frames >= 1, got 0"),
+        ([], 1, "is temporal (2 frames): pass --temporal 2"),
+        (["--temporal", "4"], 1, "attends to 2 frames, not 4"),
+        (["--temporal", "0"], 2, "the temporal window must be a whole number of frames >= 1"),
+        (["--reconnects", "-5"], 2, "argument --reconnects: expected a number >= 0, got -5"),
     ],
 )
-def test_a_temporal_graph_without_its_window_is_one_line(scenes, temporal_export, extra, message):
+def test_a_temporal_graph_without_its_window_is_one_line(
+    scenes, temporal_export, extra, expected, message
+):
     paths, _ = scenes
     command = [sys.executable, "-m", "fanet.cli.device.segment", str(paths[0])]
     command += ["--onnx", str(temporal_export), "--overlay", "-o", "out", *extra]
-    result = captured(
-        command,
-        cwd=paths[0].parent,
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    result = captured(command, cwd=paths[0].parent)
+    assert result.returncode == expected and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
