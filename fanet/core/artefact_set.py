@@ -4,14 +4,17 @@ An export writes graphs, sidecars and calibration caches that are only right sid
 side. ``ArtefactSet`` writes each to a temporary name beside its final one, under a lock
 on the set's stem, and renames them all into place in ``commit``; leaving the block
 without committing (an error, Ctrl-C, SIGTERM) removes the temporaries, so the folder
-keeps its previous set and gains no file. A run killed outright (SIGKILL, power loss)
-leaves temporaries that the next run in that folder removes once they are an hour old.
+keeps its previous set and gains no file. A rename that fails part way (a protected file,
+a full disk) puts the previous files back, so the set is never mixed. A run killed outright
+(SIGKILL, power loss) leaves temporaries that the next run in that folder removes once they
+are an hour old.
 """
 
 import contextlib
 import logging
 import os
-from typing import ContextManager, Dict, Iterable, Optional
+import shutil
+from typing import ContextManager, Dict, Iterable, List, Optional, Tuple
 
 from fanet.core.files import (
     check_replaceable,
@@ -87,9 +90,18 @@ class ArtefactSet:
         for path in obsolete:
             check_replaceable(path, self.force)
         with signals_deferred():
-            for path, temporary in self._staged.items():
-                publish(temporary, path)
+            replaced = []  # type: List[Tuple[str, Optional[str]]]
+            try:
+                for path, temporary in self._staged.items():
+                    replaced.append((path, _set_aside(path)))
+                    publish(temporary, path)
+            except OSError as exc:
+                _roll_back(replaced)
+                raise write_failure(exc, path) from None
             self._committed = True
+            for _, previous in replaced:
+                if previous is not None:
+                    os.remove(previous)
             for path in obsolete:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
@@ -102,3 +114,40 @@ class ArtefactSet:
 
     def _last_path(self) -> str:
         return list(self._staged)[-1] if self._staged else self.stem
+
+
+def _set_aside(path: str) -> Optional[str]:
+    """A second name beside ``path`` for the file there now (a hard link, else a copy), so
+    it can be put back; ``path`` itself stays in place until the rename replaces it."""
+    if not os.path.lexists(path):
+        return None
+    previous = temporary_beside(path)
+    try:
+        os.replace(_linked(path, previous), previous)
+    except OSError:
+        os.remove(previous)
+        raise
+    return previous
+
+
+def _linked(path: str, beside: str) -> str:
+    """A new name for ``path``'s file next to ``beside`` (a copy where links fail)."""
+    link = beside + ".link"
+    try:
+        os.link(path, link)
+    except OSError:
+        shutil.copy2(path, link)
+    return link
+
+
+def _roll_back(replaced: List[Tuple[str, Optional[str]]]) -> None:
+    """Undo a commit that failed part way: each file set aside goes back in place, and
+    the new files published without a predecessor are removed."""
+    for path, previous in reversed(replaced):
+        with contextlib.suppress(OSError):
+            if previous is not None:
+                os.replace(previous, path)  # a no-op where both still name one file
+                if os.path.lexists(previous):
+                    os.remove(previous)
+            elif os.path.lexists(path):
+                os.remove(path)

@@ -90,3 +90,23 @@ def test_a_signal_during_commit_waits_until_the_whole_set_is_in_place(tmp_path, 
             _write(files.stage(str(tmp_path / name)), name)
         files.commit()
     assert _contents(tmp_path) == {n: n for n in ("m.json", "m.onnx", "m_fp16.onnx")}
+
+
+def test_a_rename_that_fails_part_way_puts_the_previous_set_back(tmp_path, monkeypatch):
+    """The second rename fails (an immutable sidecar, a full disk): the first file, already
+    in place, goes back to its previous content, and nothing new is left."""
+    before = _previous_set(tmp_path)
+    publish = artefact_set.publish
+
+    def refuse_the_sidecar(temporary, path):
+        if path.endswith("m.json"):
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        publish(temporary, path)
+
+    monkeypatch.setattr(artefact_set, "publish", refuse_the_sidecar)
+    refused = pytest.raises(OutputError, match=r"cannot write .*m\.json: Operation not permitted")
+    with refused, ArtefactSet(str(tmp_path / "m")) as files:
+        for name in ("m.onnx", "m.json", "m_fp16.onnx"):
+            _write(files.stage(str(tmp_path / name)), "new " + name)
+        files.commit()
+    assert _contents(tmp_path) == before
