@@ -41,13 +41,14 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def temporary_beside(path: str) -> str:
-    """A new empty file beside ``path``, named so ``remove_stale_parts`` knows it."""
+def temporary_beside(path: str, extension: str = "") -> str:
+    """A new empty file beside ``path``, named so ``remove_stale_parts`` knows it; with
+    ``extension`` (``".mp4"``) for writers that choose a format by the name's ending."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
-            prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder
+            prefix="." + os.path.basename(path) + ".", suffix=".part" + extension, dir=folder
         )
     except OSError as exc:
         raise write_failure(exc, path) from None
@@ -64,8 +65,10 @@ def publish(temporary: str, path: str) -> None:
 def final_name(path: str) -> str:
     """The file a temporary of ``temporary_beside`` stands for (``path`` itself otherwise)."""
     folder, name = os.path.split(path)
-    while _PART.match(name):
-        name = name[1 : -len(".XXXXXXXX.part")]
+    match = _PART.match(name)
+    while match:
+        name = match.group("final")
+        match = _PART.match(name)
     return os.path.join(folder, name)
 
 
@@ -105,8 +108,8 @@ def check_replaceable(path: str, force: bool = False) -> None:
         raise OutputError("{} is read-only: pass --force to replace it".format(path))
 
 
-# temporaries: "." + target name + "." + mkstemp's 8 characters + ".part"
-_PART = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+# temporaries: "." + target name + "." + mkstemp's 8 characters + ".part" [+ extension]
+_PART = re.compile(r"^\.(?P<final>.+)\.[a-z0-9_]{8}\.part(?:\.[A-Za-z0-9]{1,8})?$")
 STALE_PART_SECONDS = 3600.0
 
 

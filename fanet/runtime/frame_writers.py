@@ -2,7 +2,10 @@
 IDs), colour PNGs, overlays, an overlay video, a window (Python 3.6 compatible).
 
 Every PNG is encoded in memory and written atomically; the video is written to a
-temporary name and renamed when it is closed, so an interrupted run leaves whole files.
+temporary name, read back (OpenCV writes a cut-short file without an error when the disk
+fills) and renamed when it is closed, so a run leaves whole files or none. Read-only
+targets are refused unless ``force``; temporaries a killed run left are removed by the
+next one (``fanet.core.files.remove_stale_parts``).
 """
 
 import contextlib
@@ -13,7 +16,16 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from fanet.core.files import OutputError, atomic_write, publish, temporary_beside
+from fanet.core.files import (
+    OutputError,
+    atomic_write,
+    check_replaceable,
+    free_space_text,
+    publish,
+    remove_stale_parts,
+    temporary_beside,
+    write_failure,
+)
 from fanet.core.labels import blend, colorize, train_id_to_id
 
 logger = logging.getLogger(__name__)
@@ -49,6 +61,7 @@ class OutputRequest(NamedTuple):
     show: bool = False  # a window (q or Esc stops)
     alpha: float = 0.5
     fps: float = 30.0
+    force: bool = False  # replace read-only files
 
 
 class FrameWriters:
@@ -61,11 +74,16 @@ class FrameWriters:
         self._video: Any = None
         self._video_temporary = ""
         self._video_size: Optional[Tuple[int, int]] = None
+        self._video_frames = 0
         self._label_ids = train_id_to_id()
         if request.video:
             folder = os.path.dirname(os.path.abspath(request.video))
             if not os.path.isdir(folder):
                 raise OutputError("--video folder {} does not exist".format(folder))
+            check_replaceable(request.video, request.force)
+            remove_stale_parts(folder)
+        if request.labels or request.label_ids or request.color or request.overlay:
+            remove_stale_parts(request.folder)
 
     def write(self, name: str, image: np.ndarray, labels: np.ndarray) -> None:
         request = self.request
@@ -88,14 +106,16 @@ class FrameWriters:
                 if request.show:
                     self._show(overlay)
         for suffix, picture in pngs:
-            _write_png(os.path.join(request.folder, name + suffix + ".png"), picture)
+            path = os.path.join(request.folder, name + suffix + ".png")
+            check_replaceable(path, request.force)
+            _write_png(path, picture)
 
     def _write_video(self, overlay: Any) -> None:
         import cv2
 
         height, width = overlay.shape[:2]
         if self._video is None:
-            self._video_temporary = temporary_beside(self.request.video or "") + ".mp4"
+            self._video_temporary = temporary_beside(self.request.video or "", ".mp4")
             self._video = cv2.VideoWriter(
                 self._video_temporary,
                 cv2.VideoWriter.fourcc(*"mp4v"),
@@ -109,6 +129,7 @@ class FrameWriters:
             assert self._video_size is not None
             overlay = cv2.resize(overlay, (self._video_size[1], self._video_size[0]))
         self._video.write(overlay)
+        self._video_frames += 1
 
     def _show(self, overlay: Any) -> None:
         import cv2
@@ -118,22 +139,54 @@ class FrameWriters:
             self.stopped = True
 
     def close(self, keep: bool = True) -> None:
-        """Finish the video (renamed into place when ``keep``) and close the window."""
-        if self._video is not None:
-            self._video.release()
-            self._video = None
-            if keep:
-                publish(self._video_temporary, self.request.video or "")
-            elif os.path.exists(self._video_temporary):
+        """Finish the video, checked whole and renamed into place when ``keep`` (else
+        removed), and close the window."""
+        try:
+            if self._video is not None:
+                self._video.release()
+                self._video = None
+                if keep:
+                    self._publish_video()
+        finally:
+            if self._video_temporary and os.path.exists(self._video_temporary):
                 os.remove(self._video_temporary)
-        reserved = self._video_temporary[: -len(".mp4")]  # the name temporary_beside made
-        if reserved and os.path.exists(reserved):
-            os.remove(reserved)
-        if self.request.show:
-            import cv2
+            if self.request.show:
+                import cv2
 
-            with contextlib.suppress(cv2.error):  # already closed by the window manager
-                cv2.destroyWindow(WINDOW)
+                with contextlib.suppress(cv2.error):  # already closed by the window manager
+                    cv2.destroyWindow(WINDOW)
+
+    def _publish_video(self) -> None:
+        """Rename the video into place once it reads back with every frame written."""
+        target = self.request.video or ""
+        found = _frames_in(self._video_temporary)
+        if found != self._video_frames:
+            raise OutputError(
+                "cannot write {}: the video could not be finished ({} of {} frames read "
+                "back; {} free in {})".format(
+                    target,
+                    found,
+                    self._video_frames,
+                    free_space_text(target),
+                    os.path.dirname(os.path.abspath(target)),
+                )
+            )
+        check_replaceable(target, self.request.force)
+        try:
+            publish(self._video_temporary, target)
+        except OSError as exc:
+            raise write_failure(exc, target) from None
+
+
+def _frames_in(path: str) -> int:
+    """How many frames OpenCV reads back from a video file (0: not a readable video)."""
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
 
 
 def _write_png(path: str, picture: np.ndarray) -> None:

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--overlay", action="store_true", help="<name>_overlay.png")
     out.add_argument("--video", metavar="MP4", help="write the overlays as a video")
     out.add_argument("--show", action="store_true", help="show a window (q or Esc stops)")
+    out.add_argument(
+        "--force", action="store_true", help="replace output files even where they are read-only"
+    )
     live = parser.add_argument_group("streams")
     live.add_argument(
         "--latest-only",
@@ -145,6 +148,7 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
         video=args.video,
         show=args.show,
         fps=fps or 30.0,
+        force=args.force,
     )
 
 
@@ -158,7 +162,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.temporal is not None:
         require_window(args.temporal)
     source = open_frames(args.source, reconnects=args.reconnects)
-    request = _outputs(args, source.fps)
+    writers = FrameWriters(_outputs(args, source.fps))  # its targets checked before any work
     model, precision = _model(args), args.precision
     options = {}
     if args.weights and args.temporal:  # a checkpoint attends to any number of frames
@@ -168,9 +172,8 @@ def _main(args: argparse.Namespace) -> int:
     ) as segmenter:
         window = check_window(segmenter.sidecar.temporal, args.temporal, model, implicit=False)
         stats = StreamStats()  # from the first frame read, not from the model's loading
-        writers = FrameWriters(request)
         frames = _limited(source, args.limit)
-        completed = False
+        completed = interrupted = False
         try:
             with _progress(source) as progress:
                 for frame, labels in segmenter.stream(
@@ -187,8 +190,11 @@ def _main(args: argparse.Namespace) -> int:
                     if writers.stopped:
                         break
             completed = True
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was written so far
+            interrupted = True
+            raise
         finally:
-            writers.close(keep=completed or bool(stats.frames))
+            writers.close(keep=completed or (interrupted and stats.frames > 0))
     _summary(source, stats, window)
     return 0
 

@@ -22,22 +22,6 @@ from support.commands import captured
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    """60 synthetic street scenes (128x256) as PNGs and as a 10 FPS video."""
-    from fanet.core.synthetic import write_cityscapes
-
-    root = tmp_path_factory.mktemp("scenes")
-    write_cityscapes(str(root), "val", 60, seed=5, size=(128, 256))
-    paths = sorted(root.glob("leftImg8bit/val/*/*.png"))
-    video = root / "drive.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 128))
-    for path in paths:
-        writer.write(cv2.imread(str(path)))
-    writer.release()
-    return paths, video
-
-
 def test_a_video_becomes_an_overlay_video_of_the_same_frames(scenes, exported_trained, tmp_path):
     _, video = scenes
     out = tmp_path / "out.mp4"
