@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from fanet.core.synthetic import write_cityscapes
+
+from support.small_disk import small_disk_available
 
 EXPORT = [sys.executable, "-m", "fanet.cli.host.export", "--random-weights", "--res", "64x128"]
 TRIALS = 10
@@ -198,18 +199,7 @@ def test_read_only_files_are_refused_unless_forced(tmp_path):
     consistent_set(out)
 
 
-def _small_disk_available() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-         "mount -t tmpfs -o size=1m none /mnt"],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _small_disk_available(), reason="cannot mount a small tmpfs here")
+@pytest.mark.skipif(not small_disk_available(), reason="cannot mount a small tmpfs here")
 @pytest.mark.parametrize("full", ["output", "temporary"])
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, calibration, full):
     """A 40 MB tmpfs (the FP32 graph alone is 52 MB) as the output or TMPDIR folder:
