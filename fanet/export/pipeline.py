@@ -32,6 +32,7 @@ from fanet.core.attention_islands import attention_islands
 from fanet.core.errors import ConfigError
 from fanet.core.files import check_replaceable, check_writable_folder, sha256_file
 from fanet.core.metrics import labels_agreement, logits_agreement
+from fanet.core.names import check_name
 from fanet.core.onnx_graph import parse_model
 from fanet.core.sidecar import (
     CONSUMERS,
@@ -129,12 +130,8 @@ def _validate(config: ExportConfig) -> None:
         raise ConfigError("--int8 needs --calib-data (a Cityscapes root, image folder or video)")
     if config.int8 and config.size is None:
         raise ConfigError("--int8 needs a fixed --res: calibration crops have the export size")
-    if config.name is not None and (
-        not config.name
-        or config.name != os.path.basename(config.name)
-        or config.name in (".", "..")
-    ):
-        raise ConfigError(f"--name must be a file stem without folders, got {config.name!r}")
+    if config.name is not None:
+        check_name(config.name, "--name")
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
     check_window(config.temporal, config.temporal_reduce)

@@ -90,8 +90,10 @@ def test_random_weights_are_recorded(tmp_path):
         (["--random-weights", "--int8", "--calib-data", "EMPTY"], "no images"),
         (["--random-weights", "--fp16-io"], "--fp16-io needs --fp16"),
         (["--random-weights", "-o", "FILE/sub"], "cannot create output folder"),
-        (["--random-weights", "--name", "../escape"], "--name must be a file stem"),
-        (["--random-weights", "--name", ".."], "--name must be a file stem"),
+        (["--random-weights", "--name", "../escape"], "--name must be a plain name"),
+        (["--random-weights", "--name", ".."], "--name must be a plain name"),
+        (["--random-weights", "--name", "it's"], "--name must be a plain name"),
+        (["--random-weights", "--name", "x" * 201], "--name is 201 characters long"),
     ],
 )
 def test_bad_input_gives_one_line_and_no_files(tmp_path, args, message):
