@@ -324,7 +324,7 @@ def read_metadata_props(path: str) -> Dict[str, str]:
             if number == 14:  # ModelProto.metadata_props: StringStringEntryProto
                 entry = {n: _text(v) for n, _, v in _fields(value)}
                 props[entry.get(1, "")] = entry.get(2, "")
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+    except (IndexError, struct.error, UnicodeDecodeError, OnnxReadError) as exc:
         raise OnnxReadError("{}: not a valid ONNX protobuf ({})".format(path, exc)) from None
     return props
 

@@ -14,11 +14,11 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
 
 from fanet.core.errors import ConfigError, MissingDependencyError
 from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
-from fanet.core.sidecar import Sidecar, read_sidecar, verify_sidecar
+from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
 from fanet.runtime.graphs import graph_for
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
-from fanet.runtime.trt.engine_record import read_record
+from fanet.runtime.trt.engine_record import read_record, record_path
 from fanet.runtime.trt.versions import installed_tensorrt_version
 
 logger = logging.getLogger(__name__)
@@ -189,6 +189,25 @@ def open_backend(
     return opened
 
 
+def _engine_sidecar(path: str) -> Sidecar:
+    """The sidecar an engine's record holds (``fanet-build`` writes it); ``MetadataError``
+    where there is no readable record, or it holds none."""
+    record_file = record_path(path)
+    record: Optional[Dict[str, Any]] = read_record(path)
+    if record is None:
+        raise MetadataError(
+            "{} has no readable record {}: fanet-build writes one beside each engine (a file "
+            "without one may not be an engine at all); rebuild it with fanet-build".format(
+                path, record_file
+            )
+        )
+    if not isinstance(record.get("sidecar"), dict):
+        raise MetadataError(
+            "{} holds no sidecar: rebuild the engine with fanet-build".format(record_file)
+        )
+    return Sidecar.from_json(record["sidecar"], record_file)
+
+
 def resolve_model(model: Any, backend: str, precision: Optional[str]) -> Any:
     """What ``backend`` opens for ``model`` at ``precision``: for an ONNX, its sibling graph
     of that precision (``fanet.runtime.graphs.graph_for``); else ``model`` itself."""
@@ -209,7 +228,6 @@ def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
         verify_sidecar(os.fspath(model), sidecar)
         return sidecar
     if suffix in ENGINE_SUFFIXES:
-        record: Dict[str, Any] = read_record(os.fspath(model)) or {}
-        return Sidecar.from_json(record.get("sidecar") or {}, os.fspath(model) + ".json")
+        return _engine_sidecar(os.fspath(model))
     described = getattr(backend, "sidecar", None)  # the torch backend's own, temporal too
     return described if isinstance(described, Sidecar) else Sidecar()

@@ -18,6 +18,8 @@ import tempfile
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
+from fanet.core.files import write_failure
+from fanet.core.names import check_name
 from fanet.core.sidecar import Sidecar
 
 CONFIG = "config.pbtxt"
@@ -166,7 +168,10 @@ def write_model(
         raise TritonError("--triton-instances must be at least 1, got {}".format(instances))
     check_repository(repo, force)
     is_onnx = model_path.lower().endswith(".onnx")
-    name = name or os.path.splitext(os.path.basename(model_path))[0]
+    if name is None:
+        name = os.path.splitext(os.path.basename(model_path))[0]
+        check_name(name, "the model's name (its file's stem; or give --name)")
+    check_name(name, "--name")
     model = TritonModel(
         name, "onnxruntime_onnx" if is_onnx else "tensorrt_plan", sidecar, instances, kind
     )
@@ -175,17 +180,21 @@ def write_model(
         raise TritonError(
             "{} holds a model {!r} already: pass --force to replace it".format(repo, name)
         )
-    os.makedirs(repo, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="." + name + ".", dir=repo)
+    staging = ""
     try:
+        os.makedirs(repo, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix="." + name + ".", dir=repo)
         os.makedirs(os.path.join(staging, "1"))
         target = "model.onnx" if is_onnx else "model.plan"
         shutil.copyfile(model_path, os.path.join(staging, "1", target))
         with open(os.path.join(staging, CONFIG), "w") as stream:
             stream.write(config_text(model))
         _replace(staging, folder)
+    except OSError as exc:  # a full disk, a protected folder: the model's folder is named
+        raise write_failure(exc, folder) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

@@ -122,9 +122,7 @@ def test_an_engine_is_a_tensorrt_plan_with_its_records_sidecar(exported_trained,
 
 def _run(module, *args):
     command = [sys.executable, "-m", module, *args]
-    result = captured(
-        command,
-    )
+    result = captured(command)
     return result.returncode, result.stderr
 
 

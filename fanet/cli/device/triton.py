@@ -3,6 +3,7 @@ repository (Python 3.6 compatible: it reads the sidecar or the engine's record a
 
 import argparse
 import logging
+import os
 from typing import List, Optional
 
 from fanet.cli.common import new_parser, positive_int, run_command
@@ -51,6 +52,10 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--engine takes a .engine, .plan or .trt file, got {}".format(path))
     if args.onnx and not args.onnx.lower().endswith(".onnx"):
         raise ConfigError("--onnx takes an .onnx file, got {}".format(path))
+    if not os.path.isfile(path):
+        raise ConfigError("{} not found: {}".format("ONNX file" if args.onnx else "engine", path))
+    if os.path.getsize(path) == 0:
+        raise ConfigError("{} is empty: not a model".format(path))
     folder = write_model(
         args.repository, path, sidecar_for(path), args.name, args.instances, args.kind, args.force
     )
