@@ -11,7 +11,14 @@ import cv2
 import numpy as np
 
 from fanet.calibration.errors import CalibrationError
-from fanet.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, find_files, is_image_name
+from fanet.core.media import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    find_files,
+    is_image_name,
+    opencv_path,
+    read_image,
+)
 
 CITYSCAPES_PATTERN = "_leftImg8bit.png"
 
@@ -38,14 +45,15 @@ class ImageSource:
     def read(self, index: int) -> np.ndarray | None:
         """The index-th image (BGR uint8), or None when it cannot be decoded."""
         if self.kind == "video":
-            capture = cv2.VideoCapture(self.paths[0])
-            try:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-                ok, frame = capture.read()
-            finally:
-                capture.release()
+            with opencv_path(self.paths[0]) as name:
+                capture = cv2.VideoCapture(name)
+                try:
+                    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+                    ok, frame = capture.read()
+                finally:
+                    capture.release()
             return frame if ok else None
-        return cv2.imread(self.paths[index], cv2.IMREAD_COLOR)
+        return read_image(self.paths[index], cv2.IMREAD_COLOR)
 
 
 def _cityscapes_images(root: str, split: str) -> list[str] | None:
@@ -68,9 +76,10 @@ def open_source(path: str, split: str = "train") -> ImageSource:
             raise CalibrationError(
                 f"{path} is a file but not a video ({', '.join(VIDEO_SUFFIXES)})"
             )
-        capture = cv2.VideoCapture(path)
-        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        capture.release()
+        with opencv_path(path) as name:
+            capture = cv2.VideoCapture(name)
+            frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+            capture.release()
         if frames <= 0:
             raise CalibrationError(f"cannot read any frame from video {path}")
         return ImageSource("video", (path,), frames)

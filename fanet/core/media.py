@@ -1,9 +1,14 @@
-"""Image and video files: the suffixes fanet reads, and a safe walk of a folder for them
-(Python 3.6 compatible)."""
+"""Image and video files: the suffixes fanet reads, a safe walk of a folder for them, and
+reading an image whatever its name (Python 3.6 compatible)."""
 
+import contextlib
 import logging
 import os
-from typing import Callable, List, Optional, Set, Tuple
+import shutil
+import tempfile
+from typing import Callable, Iterator, List, Optional, Set, Tuple
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -13,6 +18,22 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def read_image(path: str, flags: int = 1) -> Optional[np.ndarray]:
+    """The image at ``path`` (``flags`` as ``cv2.imread``'s; 1: BGR), decoded by OpenCV from
+    bytes Python read, so any name the OS gives works (OpenCV's own path handling can crash
+    on names that are not UTF-8); None where it cannot be read or decoded."""
+    import cv2
+
+    try:
+        with open(path, "rb") as stream:
+            content = stream.read()
+    except OSError:
+        return None
+    if not content:
+        return None
+    return cv2.imdecode(np.frombuffer(content, np.uint8), flags)
 
 
 def find_files(root: str, wanted: Callable[[str], bool]) -> List[str]:
@@ -48,3 +69,26 @@ def _identity(folder: str) -> Optional[Tuple[int, int]]:
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+@contextlib.contextmanager
+def opencv_path(path: str) -> Iterator[str]:
+    """A name for ``path`` that OpenCV's video reader and writer can take: ``path`` itself,
+    or, where it is not valid UTF-8 (OpenCV crashes on such names), a link to it with a
+    plain name in a private temporary folder, removed afterwards."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield path
+        return
+    folder = tempfile.mkdtemp(prefix="fanet-media-")
+    try:
+        suffix = os.path.splitext(path)[1]  # the container, as OpenCV reads it from the name
+        plain = all(ord(character) < 128 for character in suffix)
+        link = os.path.join(folder, "media" + (suffix if plain else ""))
+        os.symlink(os.path.abspath(path), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from fanet.core.errors import FanetError, require
 from fanet.core.labels import IGNORE
-from fanet.core.media import find_files, is_image_name
+from fanet.core.media import find_files, is_image_name, read_image
 from fanet.core.metrics import confusion_matrix
 
 logger = logging.getLogger(__name__)
@@ -211,8 +211,8 @@ def evaluate(
     pixels, images, unknown = 0, 0, 0
     skipped: Dict[str, List[str]] = {"without a label": list(pairs.unlabelled)}
     for pair in progress(chosen, len(chosen)):
-        image = cv2.imread(pair.image, cv2.IMREAD_COLOR)
-        raw = cv2.imread(pair.label, cv2.IMREAD_UNCHANGED)
+        image = read_image(pair.image, cv2.IMREAD_COLOR)
+        raw = read_image(pair.label, cv2.IMREAD_UNCHANGED)
         if image is None or raw is None:
             unreadable = pair.image if image is None else pair.label
             skipped.setdefault("unreadable", []).append(unreadable)

@@ -27,6 +27,7 @@ from fanet.core.files import (
     write_failure,
 )
 from fanet.core.labels import blend, colorize, train_id_to_id
+from fanet.core.media import opencv_path
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class FrameWriters:
         self._video_temporary = ""
         self._video_size: Optional[Tuple[int, int]] = None
         self._video_frames = 0
+        self._opencv_names = contextlib.ExitStack()  # names OpenCV can take, while in use
         self._label_ids = train_id_to_id()
         if request.video:
             folder = os.path.dirname(os.path.abspath(request.video))
@@ -117,7 +119,7 @@ class FrameWriters:
         if self._video is None:
             self._video_temporary = temporary_beside(self.request.video or "", ".mp4")
             self._video = cv2.VideoWriter(
-                self._video_temporary,
+                self._opencv_names.enter_context(opencv_path(self._video_temporary)),
                 cv2.VideoWriter.fourcc(*"mp4v"),
                 self.request.fps,
                 (width, height),
@@ -148,6 +150,7 @@ class FrameWriters:
                 if keep:
                     self._publish_video()
         finally:
+            self._opencv_names.close()
             if self._video_temporary and os.path.exists(self._video_temporary):
                 os.remove(self._video_temporary)
             if self.request.show:
@@ -182,11 +185,12 @@ def _frames_in(path: str) -> int:
     """How many frames OpenCV reads back from a video file (0: not a readable video)."""
     import cv2
 
-    capture = cv2.VideoCapture(path)
-    try:
-        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-    finally:
-        capture.release()
+    with opencv_path(path) as name:
+        capture = cv2.VideoCapture(name)
+        try:
+            return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
 
 
 def _write_png(path: str, picture: np.ndarray) -> None:

@@ -105,7 +105,7 @@ def _image_source(spec: str, paths: List[str]) -> FrameSource:
         import cv2
 
         for path in paths:
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            image = media.read_image(path, cv2.IMREAD_COLOR)
             if image is None:
                 logger.warning("cannot decode %s: skipped", path)
                 assert source is not None
@@ -121,13 +121,20 @@ def _image_source(spec: str, paths: List[str]) -> FrameSource:
 def _video_source(path: str) -> FrameSource:
     import cv2
 
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise SourceError("cannot open video {}".format(path))
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    fps = capture.get(cv2.CAP_PROP_FPS) or None
-    capture.release()
-    source = FrameSource("video", path, count, lambda: _read_capture(source, path))
+    with media.opencv_path(path) as name:
+        capture = cv2.VideoCapture(name)
+        if not capture.isOpened():
+            raise SourceError("cannot open video {}".format(path))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        fps = capture.get(cv2.CAP_PROP_FPS) or None
+        capture.release()
+
+    def frames() -> Iterator[Frame]:
+        with media.opencv_path(path) as name:
+            for frame in _read_capture(source, name):
+                yield frame
+
+    source = FrameSource("video", path, count, frames)
     source.fps = fps
     return source
 

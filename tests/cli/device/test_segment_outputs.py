@@ -12,6 +12,7 @@ import pytest
 from fanet.cli.device import segment
 from fanet.runtime import frame_writers
 
+from support.commands import captured
 from support.small_disk import exit_code_and_names, run_on_small_disk, small_disk_available
 
 
@@ -95,3 +96,49 @@ def test_a_killed_runs_temporaries_are_removed_by_the_next_run(scenes, exported_
         os.utime(str(path), (hours_ago, hours_ago))
     assert segment.main(_args(video, exported_trained, tmp_path / "out.mp4")) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_names_that_are_not_utf8_are_read_and_written(scenes, exported_trained, tmp_path):
+    """OpenCV's imread crashes on such names; fanet reads the bytes itself."""
+    paths, _ = scenes
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9")  # Latin-1, as older cameras and archives name files
+    with open(os.path.join(str(folder), name + ".png"), "wb") as stream:
+        stream.write(paths[0].read_bytes())
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "fanet.cli.device.segment", str(folder)]
+    command += ["--onnx", str(exported_trained), "--labels", "-o", str(out), "-q"]
+    result = captured(command)  # in a process of its own: the crash was a segfault
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(os.fsencode(str(out))) == [b"caf\xe9_trainIds.png"]
+
+
+def test_an_output_name_too_long_for_the_file_system_is_one_line(
+    scenes, exported_trained, tmp_path, capsys
+):
+    paths, _ = scenes
+    long = tmp_path / ("x" * 245 + ".png")  # a valid name; with "_trainIds" it is not
+    long.write_bytes(paths[0].read_bytes())
+    args = [str(long), "--onnx", str(exported_trained), "--labels", "-o", str(tmp_path / "out")]
+    assert segment.main(args) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "File name too long" in error, error
+
+
+def test_videos_whose_names_are_not_utf8_are_read_and_written(scenes, exported_trained, tmp_path):
+    """OpenCV's video reader and writer crash on such names too (a segmentation fault)."""
+    _, video = scenes
+    source = os.path.join(str(tmp_path), os.fsdecode(b"dr\xefve.mp4"))
+    with open(source, "wb") as stream:
+        stream.write(video.read_bytes())
+    out = os.path.join(str(tmp_path), os.fsdecode(b"\xe9tude.mp4"))
+    command = [sys.executable, "-m", "fanet.cli.device.segment", source]
+    command += ["--onnx", str(exported_trained), "--video", out, "-q"]
+    result = captured(command)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == [b"dr\xefve.mp4", b"\xe9tude.mp4"]
+    with open(out, "rb") as written:
+        linked = tmp_path / "check.mp4"
+        linked.write_bytes(written.read())
+    assert int(cv2.VideoCapture(str(linked)).get(cv2.CAP_PROP_FRAME_COUNT)) == 60
