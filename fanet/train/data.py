@@ -23,6 +23,7 @@ from PIL import Image
 
 from fanet.core.errors import FanetError
 from fanet.core.labels import IGNORE
+from fanet.core.media import read_image
 from fanet.core.preprocess import preprocess
 from fanet.runtime.evaluation import LabelTable, Pairs, cityscapes_pairs, folder_pairs
 from fanet.train.augment import Augmentation
@@ -117,7 +118,10 @@ def _window(image: str, window: int, cityscapes: str | None) -> tuple[str, ...] 
 
 class SegmentationDataset(torch.utils.data.Dataset):
     """Augmented, normalised samples: (t x 3 x H x W frames, H x W train IDs, number of
-    pixels whose label ID the table does not know). ``set_epoch`` changes the draws."""
+    pixels whose label ID the table does not know, the sample skipped for it or "").
+    A sample whose image or label cannot be decoded (a truncated file) is replaced by the
+    next one that can, in worker processes too, and named in the last field, so the
+    trainer counts and reports it. ``set_epoch`` changes the draws."""
 
     def __init__(
         self, samples: list[Sample], table: LabelTable, augmentation: Augmentation, seed: int
@@ -134,12 +138,19 @@ class SegmentationDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        sample = self.samples[index]
-        raw = cv2.imread(sample.label, cv2.IMREAD_UNCHANGED)
-        frames = [_read(path) for path in sample.frames]
-        if raw is None:
-            raise TrainingDataError(f"cannot decode {sample.label}")
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+        skipped = ""
+        for offset in range(len(self.samples)):
+            sample = self.samples[(index + offset) % len(self.samples)]
+            try:
+                return (*self._item(sample, index), skipped)
+            except TrainingDataError as exc:
+                skipped = skipped or str(exc)
+        raise TrainingDataError(f"none of the {len(self.samples)} training samples decodes")
+
+    def _item(self, sample: Sample, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        raw = _decoded(sample.label, cv2.IMREAD_UNCHANGED)
+        frames = [_decoded(path, cv2.IMREAD_COLOR) for path in sample.frames]
         values = np.clip(raw, 0, 255)
         unknown = (raw > 255) | ~self.table.known[values]
         labels = np.where(unknown, IGNORE, self.table.lookup[values]).astype(np.uint8)
@@ -153,8 +164,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
         )
 
 
-def _read(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+def _decoded(path: str, flags: int) -> np.ndarray:
+    """The image at ``path``; ``TrainingDataError`` naming it where it does not decode."""
+    image = read_image(path, flags)
     if image is None:
         raise TrainingDataError(f"cannot decode {path}")
     return image

@@ -9,6 +9,7 @@ temporary name and renamed, so a run killed while saving leaves the previous one
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from fanet.core.errors import CheckpointError
-from fanet.core.files import atomic_write
+from fanet.core.files import OutputError, atomic_write, free_space_text
 
 # Settings a resumed run must share with the run it continues (the schedule depends on them).
 RESUME_FIXED = ("arch", "num_classes", "batch", "iters", "crop", "temporal", "temporal_reduce")
@@ -42,8 +43,14 @@ def save(path: str, network: Any, optimizer: Any, scheduler: Any, scaler: Any, i
             "python": random.getstate(),
         },
     }
-    with atomic_write(path) as stream:
-        torch.save(state, stream)
+    try:
+        with atomic_write(path) as stream:
+            torch.save(state, stream)
+    except RuntimeError:  # PyTorch's writer reports a failed write (a full disk) this way
+        raise OutputError(
+            f"cannot write {path}: the write failed ({free_space_text(path)} free in "
+            f"{os.path.dirname(os.path.abspath(path))})"
+        ) from None
 
 
 def load(path: str) -> dict[str, Any]:
@@ -53,7 +60,9 @@ def load(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint to resume from: {path}") from None
     except Exception as exc:  # torch raises many kinds for a bad file
-        raise CheckpointError(f"cannot read training checkpoint {path}: {exc}") from None
+        empty = os.path.isfile(path) and os.path.getsize(path) == 0
+        reason = "it is empty" if empty else str(exc).strip() or type(exc).__name__
+        raise CheckpointError(f"cannot read training checkpoint {path}: {reason}") from None
     if not isinstance(state, dict) or "optimizer" not in state or "iteration" not in state:
         raise CheckpointError(f"{path} is not a fanet-train checkpoint (no optimiser state)")
     return state

@@ -27,7 +27,7 @@ from torch import nn
 
 from fanet.core import strict_json
 from fanet.core.errors import ConfigError
-from fanet.core.files import check_writable_folder
+from fanet.core.files import check_writable_folder, write_failure
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
 from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
@@ -101,6 +101,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     validations: list[tuple[int, float]] = field(default_factory=list)
     checkpoint: str | None = None
+    skipped: list[str] = field(default_factory=list)  # samples that did not decode
 
 
 def _check(config: TrainConfig) -> None:
@@ -202,7 +203,8 @@ class _Run:
         started = time.monotonic()
         try:
             for iteration in range(self.start + 1, end + 1):
-                frames, labels, unknown = next(batches)
+                frames, labels, unknown, skipped = next(batches)
+                self._skipped(result, skipped)
                 loss = self._step(frames.to(world.device), labels.to(world.device))
                 result.iteration = iteration
                 self._record(result, iteration, loss, int(unknown.sum()), progress, started)
@@ -217,9 +219,26 @@ class _Run:
             raise
         finally:
             progress.close()
+        if result.skipped and world.main:
+            logger.warning(
+                "%d training samples could not be decoded and were skipped, each replaced by "
+                "the next one that decodes: %s",
+                len(result.skipped),
+                ", ".join(result.skipped),
+            )
         return result
 
-    def _batches(self, done: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def _skipped(self, result: TrainResult, reasons: list[str]) -> None:
+        """Count and report, once each, the samples of a batch that did not decode."""
+        for reason in reasons:
+            if reason and reason not in result.skipped:
+                result.skipped.append(reason)
+                if self.world.main:
+                    logger.warning("%s: skipped", reason)
+
+    def _batches(
+        self, done: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]]:
         """Batches from iteration ``done`` on: epoch by epoch, each process its share."""
         epoch, skip = divmod(done, self.batches_per_epoch)
         while True:
@@ -358,8 +377,13 @@ def _prepare_folder(config: TrainConfig) -> None:
             f"{config.output_dir} holds a run's checkpoint ({LAST}): pass --resume to continue "
             "it, --force to start again there, or another -o"
         )
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(config.output_dir, LOG))
+    log = os.path.join(config.output_dir, LOG)
+    try:
+        os.remove(log)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a folder in its place, a protected file
+        raise write_failure(exc, log) from None
 
 
 def _settings(config: TrainConfig) -> dict[str, Any]:
@@ -407,8 +431,12 @@ def _evaluate(
 
 
 def _log_line(config: TrainConfig, record: dict[str, Any]) -> None:
-    with open(os.path.join(config.output_dir, LOG), "a") as stream:
-        stream.write(strict_json.dumps(record) + "\n")
+    path = os.path.join(config.output_dir, LOG)
+    try:
+        with open(path, "a") as stream:
+            stream.write(strict_json.dumps(record) + "\n")
+    except OSError as exc:  # a full disk: one line naming the log
+        raise write_failure(exc, path) from None
 
 
 class _Quiet:

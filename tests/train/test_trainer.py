@@ -14,6 +14,8 @@ import torch
 from fanet.cli.host import train
 from fanet.core.synthetic import write_cityscapes, write_sequences
 
+from support.small_disk import exit_code_and_names, run_on_small_disk, small_disk_available
+
 SMALL = ["--crop", "64x128", "--workers", "0", "--no-val", "-q"]
 
 
@@ -158,3 +160,62 @@ def test_a_folder_with_a_run_needs_resume_or_force(scenes, tmp_path):
     code, stderr = _run(*args)
     assert code == 1 and "pass --resume to continue it, --force to start again" in stderr
     assert train.main([*args, "--force"]) == 0
+
+
+def test_a_truncated_image_in_a_worker_is_skipped_and_counted(tmp_path):
+    """A worker process cannot decode one image: the run goes on with the next sample,
+    names the image once, counts it in its record, and saves its checkpoint."""
+    root = tmp_path / "data"
+    write_cityscapes(str(root), "train", 4, seed=1, size=(96, 192))
+    broken = sorted((root / "leftImg8bit" / "train").rglob("*.png"))[1]
+    broken.write_bytes(broken.read_bytes()[:300])  # a header, then nothing
+    out = tmp_path / "run"
+    args = ["--cityscapes", str(root), "--batch", "4", "--iters", "2", "--crop", "64x128"]
+    args += ["--workers", "1", "--no-val", "--json", "-o", str(out)]
+    command = [sys.executable, "-m", "fanet.cli.host.train", *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    record = json.loads(result.stdout)
+    assert record["skipped"] == [f"cannot decode {broken}"] and record["iteration"] == 2
+    assert f"cannot decode {broken}: skipped" in result.stderr
+    assert "1 training samples could not be decoded and were skipped" in result.stderr
+    assert (out / "last.pth").is_file()
+
+
+def test_an_empty_checkpoint_to_resume_says_it_is_empty(scenes, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pth").write_bytes(b"")
+    code, stderr = _run(*_one_step(scenes, tmp_path / "run"), "--resume")
+    assert code == 1 and stderr.strip().splitlines()[-1].endswith(
+        f"cannot read training checkpoint {tmp_path / 'run' / 'last.pth'}: it is empty"
+    )
+
+
+def test_a_log_that_cannot_be_written_is_one_line_naming_it(scenes, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.jsonl").mkdir()  # as unwritable as a full disk, and portable
+    code, stderr = _run(*_one_step(scenes, tmp_path / "run"), "--force")
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"fanet-train: error: cannot write {tmp_path / 'run' / 'log.jsonl'}: Is a directory"
+        )
+    )
+
+
+@pytest.mark.skipif(not small_disk_available(), reason="cannot mount a small tmpfs here")
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_temporary(scenes, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    command = [sys.executable, "-m", "fanet.cli.host.train", *_one_step(scenes, out)]
+    result = run_on_small_disk(str(out), 8, command)
+    code, left = exit_code_and_names(result)
+    assert code == 1 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"fanet-train: error: cannot write {out / 'last.pth'}: ")
+    )
+    assert "MB free in" in result.stderr and left == ["log.jsonl"]

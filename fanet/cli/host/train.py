@@ -142,6 +142,7 @@ def _main(args: argparse.Namespace) -> int:
             "checkpoint": result.checkpoint,
             "final_loss": result.losses[-1] if result.losses else None,
             "validations": [{"iteration": i, "miou": m} for i, m in result.validations],
+            "skipped": result.skipped,
         }
         print(strict_json.dumps(record, indent=2))
     elif result.checkpoint:
