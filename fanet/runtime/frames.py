@@ -5,6 +5,14 @@
 cannot be opened, and yields ``Frame(name, image, captured)``, stamped when read. Frames
 that cannot be decoded are skipped and counted; a change of frame size is logged; a
 network stream that drops is reopened with exponential backoff, a bounded number of times.
+
+A finite video (a file, or a file served over HTTP) names each frame by its position in
+the video, which the reader reports after each frame, so a frame is never given another's
+name. Over a network each frame is held back until the next one arrives: the frame being
+read when a connection drops can be cut short, and it is read again once the video is
+reopened at its position. Frames a source never delivered are counted (``lost``): a
+reopened video that lands past them, a stream given up, a file shorter than its container
+announces.
 """
 
 import glob
@@ -46,6 +54,7 @@ class FrameSource:
         self.spec = spec
         self.count = count
         self.skipped = 0
+        self.lost = 0  # frames of a finite video it never delivered
         self.size_changes = 0
         self.reconnects = 0
         self.fps: Optional[float] = None
@@ -130,9 +139,18 @@ def _video_source(path: str) -> FrameSource:
         capture.release()
 
     def frames() -> Iterator[Frame]:
+        reader = _Reader(source, count or 0)
         with media.opencv_path(path) as name:
-            for frame in _read_capture(source, name):
+            for frame in reader.read(cv2.VideoCapture(name)):
                 yield frame
+        if count and reader.next_index < count:
+            source.lost += count - reader.next_index
+            logger.warning(
+                "%s ends after %d of the %d frames its container announces",
+                path,
+                reader.next_index,
+                count,
+            )
 
     source = FrameSource("video", path, count, frames)
     source.fps = fps
@@ -153,18 +171,29 @@ def _capture_source(
     opened = [capture]
 
     def frames() -> Iterator[Frame]:
-        index, attempts = 0, 0
+        reader = _Reader(source, length, hold_back=bool(length))
+        attempts = 0
         while True:
-            resume = opened.pop() if opened else _reopened(target, index if length else 0)
-            for frame in _read_capture(source, target, resume, index):
-                index += 1
+            if opened:
+                resume = opened.pop()
+            else:
+                resume = _reopened(target, reader.next_index if length else 0)
+            for frame in reader.read(resume):
                 attempts = 0
                 yield frame
-            if length and index >= length:
-                return  # a finite video, read to its end: nothing was lost
+            if length and reader.next_index >= length:
+                return  # a finite video, read to its end
             if attempts >= reconnects:
                 if reconnects:
                     logger.warning("%s: lost after %d reconnect attempts", spec, attempts)
+                if length:
+                    source.lost += length - reader.next_index
+                    logger.warning(
+                        "%s: %d of its %d frames were never read",
+                        spec,
+                        length - reader.next_index,
+                        length,
+                    )
                 return
             attempts += 1
             source.reconnects += 1
@@ -187,28 +216,71 @@ def _reopened(target: Any, position: int) -> Any:
     return capture
 
 
-def _read_capture(
-    source: FrameSource, target: Any, capture: Any = None, first_index: int = 0
-) -> Iterator[Frame]:
-    """Frames of an OpenCV capture until it ends; undecodable frames are counted."""
-    import cv2
+class _Reader:
+    """Frames of OpenCV captures of one source, one capture after another (a stream
+    reopened); undecodable frames are counted. With ``length`` (a finite video) a frame
+    is named by the position the reader reports, frames read again are passed over and
+    frames jumped over are counted lost; ``hold_back`` yields each frame only once the next
+    one arrived (or at the video's end), so one cut short by a dropped connection is read
+    again instead."""
 
-    capture = capture if capture is not None else cv2.VideoCapture(target)
-    index, failures = first_index, 0
-    try:
-        while capture.isOpened():
-            if not capture.grab():
-                return  # end of file, or the stream dropped
-            ok, image = capture.retrieve()
-            if not ok or image is None:
-                source.skipped += 1
-                failures += 1
-                if failures > 30:
-                    return
-                continue
-            failures = 0
-            name = "frame_{:06d}".format(index)
-            yield Frame(name, image, time.perf_counter(), source.reconnects)
-            index += 1
-    finally:
-        capture.release()
+    def __init__(self, source: FrameSource, length: int = 0, hold_back: bool = False) -> None:
+        self.source = source
+        self.length = length
+        self.hold_back = hold_back
+        self.next_index = 0  # the position of the next frame to deliver
+
+    def read(self, capture: Any) -> Iterator[Frame]:
+
+        held: Optional[Frame] = None
+        failures = 0
+        try:
+            while capture.isOpened() and capture.grab():
+                index = self._position(capture)
+                if index is None:
+                    continue  # read already, before the stream was reopened
+                if held is not None:
+                    yield held
+                    held = None
+                ok, image = capture.retrieve()
+                if not ok or image is None:
+                    self.source.skipped += 1
+                    failures += 1
+                    if failures > 30:
+                        return
+                    continue
+                failures = 0
+                frame = Frame(
+                    "frame_{:06d}".format(index), image, time.perf_counter(), self.source.reconnects
+                )
+                self.next_index = index + 1
+                if self.hold_back:
+                    held = frame
+                else:
+                    yield frame
+            if held is not None and self.length and self.next_index >= self.length:
+                yield held  # the last frame: the video ended, it was not cut short
+            elif held is not None:
+                self.next_index -= 1  # read it again once reopened
+        finally:
+            capture.release()
+
+    def _position(self, capture: Any) -> Optional[int]:
+        """The grabbed frame's position: for a finite video the reader's own count (None
+        for a frame delivered already; a jump counts the frames passed over as lost), else
+        the next in turn."""
+        import cv2
+
+        if not self.length:
+            return self.next_index
+        index = int(capture.get(cv2.CAP_PROP_POS_FRAMES)) - 1
+        if index < 0:
+            return self.next_index  # the reader does not say: assume the next
+        if index < self.next_index:
+            return None
+        if index > self.next_index:
+            self.source.lost += index - self.next_index
+            logger.warning(
+                "%s: frames %d to %d were never read", self.source.spec, self.next_index, index - 1
+            )
+        return index

@@ -255,12 +255,13 @@ def _summary(source: Any, stats: Any, window: int) -> None:
     temporal = "; {}-frame attention, its state reset at {} cuts".format(window, stats.cuts)
     logger.info(
         "%d frames at %.1f FPS (%s); capture to labels %s; %d unreadable skipped, "
-        "%d dropped as stale, %d size changes, %d reconnects%s",
+        "%d lost, %d dropped as stale, %d size changes, %d reconnects%s",
         stats.frames,
         stats.fps(),
         _stages(stats),
         _latency(stats),
         source.skipped,
+        source.lost,
         stats.dropped,
         source.size_changes,
         source.reconnects,
