@@ -114,6 +114,7 @@ class LabelTable(NamedTuple):
     lookup: np.ndarray
     known: np.ndarray  # bool, 256
     names: List[str]
+    kind: str = "label_ids"  # or "train_ids": what the PNG values are
 
 
 def label_table(kind: str = "label_ids") -> LabelTable:
@@ -134,7 +135,7 @@ def label_table(kind: str = "label_ids") -> LabelTable:
     if kind == "train_ids":
         lookup[:19] = np.arange(19, dtype=np.uint8)
         known[:19] = known[IGNORE] = True
-    return LabelTable(lookup, known, names)
+    return LabelTable(lookup, known, names, kind)
 
 
 class Scores(NamedTuple):
@@ -208,7 +209,7 @@ def evaluate(
         raise EvaluationError("no labelled images to evaluate")
     confusions = [np.zeros((num_classes, num_classes), np.int64) for _ in predictors]
     agreeing = [0] * len(predictors)
-    pixels, images, unknown = 0, 0, 0
+    pixels, images, unknown, scored = 0, 0, 0, 0
     skipped: Dict[str, List[str]] = {"without a label": list(pairs.unlabelled)}
     for pair in progress(chosen, len(chosen)):
         image = read_image(pair.image, cv2.IMREAD_COLOR)
@@ -225,6 +226,7 @@ def evaluate(
         unknown += int(outside.sum())
         truth = np.where(outside, IGNORE, table.lookup[np.clip(raw, 0, 255)])
         valid = truth != IGNORE
+        scored += int(np.count_nonzero(valid))
         first = None
         for index, predict in enumerate(predictors):
             labels = predict(image)
@@ -238,6 +240,11 @@ def evaluate(
             "none of the {} labelled images could be evaluated".format(len(chosen))
         )
     _warn(skipped, unknown)
+    if not scored:
+        raise EvaluationError(
+            "no label pixel of the {} images is one of the {} classes (all are ignored): "
+            "nothing to score{}".format(images, num_classes, _label_kind_hint(table, unknown))
+        )
     return Report(
         table.names,
         [Scores(confusion) for confusion in confusions],
@@ -246,6 +253,15 @@ def evaluate(
         {reason: files for reason, files in skipped.items() if files},
         unknown,
     )
+
+
+def _label_kind_hint(table: LabelTable, unknown: int) -> str:
+    """What the labels likely are, where the table read them as something else."""
+    if table.kind == "train_ids":
+        return " (Cityscapes label IDs read as train IDs? pass --label-kind label_ids)"
+    if unknown:
+        return " (train IDs read as label IDs? pass --label-kind train_ids)"
+    return ""
 
 
 def _warn(skipped: Dict[str, List[str]], unknown: int) -> None:

@@ -81,7 +81,7 @@ def _main(args: argparse.Namespace) -> int:
 
     pairs, kind = _pairs(args)
     table = label_table(kind)
-    names = [os.path.splitext(os.path.basename(path))[0] for path in args.model]
+    names = column_names(args.model)
     with contextlib.ExitStack() as stack:
         predictors = []
         for path in args.model:
@@ -99,6 +99,25 @@ def _main(args: argparse.Namespace) -> int:
     else:
         print(as_table(report, names), end="")
     return 0
+
+
+def column_names(paths: List[str]) -> List[str]:
+    """A distinct column name per model: its file's stem, with as many of its folders as
+    tell it from the others (``a/last`` and ``b/last``), else a count."""
+    parts = [os.path.normpath(os.path.splitext(path)[0]).split(os.sep) for path in paths]
+    names = [part[-1] for part in parts]
+    for depth in range(2, max(len(part) for part in parts) + 1):
+        repeated = {name for name in names if names.count(name) > 1}
+        if not repeated:
+            break
+        names = [
+            "/".join(part[-depth:]) if name in repeated else name
+            for part, name in zip(parts, names)
+        ]
+    return [
+        name if names.count(name) == 1 else "{} #{}".format(name, names[: index + 1].count(name))
+        for index, name in enumerate(names)
+    ]
 
 
 def _progress(items: Any, total: int) -> Any:

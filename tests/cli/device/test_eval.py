@@ -157,3 +157,30 @@ def test_bad_requests_are_one_line(synthetic_cityscapes, exported_trained, tmp_p
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_labels_that_are_all_ignored_are_an_error_not_a_dash(
+    synthetic_cityscapes, exported_trained, tmp_path, capsys
+):
+    images, labels = _folder(tmp_path, synthetic_cityscapes)
+    for path in labels.iterdir():
+        cv2.imwrite(str(path), np.full((128, 256), 255, np.uint8))  # void everywhere
+    args = ["--model", str(exported_trained), "--images", str(images), "--labels", str(labels)]
+    assert fanet_eval.main([*args, "-q"]) == 1
+    error = capsys.readouterr().err
+    assert "no label pixel of the 3 images is one of the 19 classes" in error
+    assert "pass --label-kind label_ids" in error and error.count("\n") == 1
+
+
+def test_two_models_of_the_same_file_name_get_distinct_columns(
+    synthetic_cityscapes, exported_trained, tmp_path, capsys
+):
+    copies = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for suffix in (".onnx", ".json"):
+            shutil.copy(exported_trained.with_suffix(suffix), tmp_path / folder / ("m" + suffix))
+        copies += ["--model", str(tmp_path / folder / "m.onnx")]
+    args = [*copies, "--cityscapes", str(synthetic_cityscapes), "--limit", "1", "-q"]
+    assert fanet_eval.main(args) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == ["class", "a/m", "b/m"]
