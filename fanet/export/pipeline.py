@@ -26,6 +26,7 @@ import torch
 from fanet import __version__
 from fanet.calibration.cache import load_ranges, save_ranges, write_tensorrt_cache
 from fanet.calibration.crops import CropStats, sample_crops
+from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import open_source
 from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import attention_islands
@@ -55,7 +56,7 @@ from fanet.export.onnx_export import (
     set_metadata,
 )
 from fanet.export.onnx_runs import carried_feeds, run_frames
-from fanet.export.qdq_tensorrt import fp16_typed, quantize_for_tensorrt
+from fanet.export.qdq_tensorrt import fp16_typed, missing_ranges, quantize_for_tensorrt
 from fanet.model import model_from_checkpoint, random_model
 from fanet.model.fanet import FANet
 from fanet.model.temporal import TemporalFANet, check_window
@@ -455,7 +456,15 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches, files)
         "method": config.calib_method,
     }
     cache_path = config.calib_cache or stem + "_int8.calib.json"
+    fp32 = onnx.load(fp32_now)
     ranges = load_ranges(cache_path, fingerprint)
+    missing = missing_ranges(fp32, ranges) if ranges is not None else []
+    if missing:
+        raise CalibrationError(
+            f"calibration cache {cache_path} has no range for {len(missing)} tensors "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): delete it to "
+            "recalibrate"
+        )
     stats = CropStats()
     if ranges is None:
         logger.info(
@@ -485,7 +494,6 @@ def _export_int8(fp32_path, stem, config, common, source, verify_batches, files)
             "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
         },
     }
-    fp32 = onnx.load(fp32_now)
     for_tensorrt = quantize_for_tensorrt(fp32, ranges)
     islands = _islands(fp32)
     written = [

@@ -105,23 +105,47 @@ class _Inserter:
         return dequantized
 
 
+def _quantized_inputs(graph: onnx.GraphProto) -> dict[str, list[int]]:
+    """Node name -> the inputs quantized: a Conv's data and weights outside the attention,
+    the residual input of a Conv-fed Add."""
+    island = set(attention_islands(graph.node, constant_names(graph)))
+    producer = {output: node for node in graph.node for output in node.output}
+    quantized = {}
+    for node in graph.node:
+        if node.op_type == "Conv" and node.name not in island:
+            quantized[node.name] = [0, 1]
+        elif node.op_type == "Add":
+            residual = _residual_input(node, producer)
+            if residual is not None:
+                quantized[node.name] = [residual]
+    return quantized
+
+
+def missing_ranges(model: onnx.ModelProto, ranges: Ranges) -> list[str]:
+    """The activations ``quantize_for_tensorrt`` quantizes that ``ranges`` has no range for."""
+    nodes = {node.name: node for node in model.graph.node}
+    needed = {
+        nodes[name].input[index]
+        for name, inputs in _quantized_inputs(model.graph).items()
+        for index in inputs
+        if not (nodes[name].op_type == "Conv" and index == 1)  # weights: their own values
+    }
+    return sorted(name for name in needed if name not in ranges)
+
+
 def quantize_for_tensorrt(model: onnx.ModelProto, ranges: Ranges) -> onnx.ModelProto:
     """A copy of the FP32 graph ``model`` with Q/DQ pairs from activation ``ranges``."""
     quantized = onnx.ModelProto()
     quantized.CopyFrom(model)
     graph = quantized.graph
-    island = set(attention_islands(graph.node, constant_names(graph)))
-    producer = {output: node for node in graph.node for output in node.output}
+    inputs = _quantized_inputs(graph)
     inserter = _Inserter(quantized, ranges)
     nodes = []
     for node in graph.node:
-        if node.op_type == "Conv" and node.name not in island:
-            node.input[0] = inserter.activation(node.input[0])
-            node.input[1] = inserter.weights(node.input[1])
-        elif node.op_type == "Add":
-            residual = _residual_input(node, producer)
-            if residual is not None:
-                node.input[residual] = inserter.activation(node.input[residual])
+        for index in inputs.get(node.name, []):
+            is_weight = node.op_type == "Conv" and index == 1
+            quantize = inserter.weights if is_weight else inserter.activation
+            node.input[index] = quantize(node.input[index])
         nodes += inserter.new_nodes  # each pair right before its first reader
         inserter.new_nodes = []
         nodes.append(node)

@@ -372,3 +372,32 @@ def test_zero_and_tiny_ranges_export_in_every_int8_form(
 def _version(text):
     major, minor = text.split(".")
     return int(major), int(minor)
+
+
+def test_a_calibration_cache_missing_ranges_is_named(tmp_path):
+    """A cache whose fingerprint matches but that lacks some ranges (edited, or written by
+    an older fanet) is refused by name, not met later as an unnamed tensor."""
+    from fanet.calibration.errors import CalibrationError
+
+    from support.artefacts import host_artefact
+    from support.host_artefacts import OPSET, SMALL
+
+    exported = host_artefact("export_set")
+    (cached,) = exported.glob("*_int8.calib.json")
+    record = json.loads(cached.read_text())
+    del record["ranges"]["input"]  # the first Conv's input: quantized in every INT8 form
+    edited = tmp_path / "edited.calib.json"
+    edited.write_text(json.dumps(record))
+    config = ExportConfig(
+        random_weights=True,
+        size=SMALL,
+        opset=OPSET,
+        int8=True,
+        calib_data=str(host_artefact("cityscapes")),
+        calib_count=4,
+        calib_cache=str(edited),
+        output_dir=str(tmp_path / "out"),
+    )
+    wanted = f"calibration cache {edited} has no range for 1 tensors \\(input\\)"
+    with pytest.raises(CalibrationError, match=wanted):
+        run_export(config)
