@@ -108,7 +108,8 @@ class TemporalSession:
 
     def _cut_if_resized(self, size: Tuple[int, ...]) -> None:
         if self._size is not None and tuple(size) != self._size:
-            logger.info("frame size changed: the temporal state starts again")
+            if self.window > 1:  # a single-frame model has no state to start again
+                logger.info("frame size changed: the temporal state starts again")
             self.reset()
         self._size = tuple(size)
 

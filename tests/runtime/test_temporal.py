@@ -102,3 +102,11 @@ def test_a_single_frame_model_streams_with_temporal_one(exported_trained):
         assert all(np.array_equal(labels, single(f)) for f, labels in zip(frames, streamed))
         with pytest.raises(ConfigError, match="attends to 1 frame, not 2"):
             list(single.stream(frames, temporal=2))
+
+
+def test_a_single_frame_model_has_no_state_to_start_again(exported_trained, caplog):
+    caplog.set_level("INFO")
+    with Segmenter.from_file(str(exported_trained), backend="onnxruntime") as single:
+        frames = _drive(2, (128, 256)) + _drive(2, (96, 160))
+        assert len(list(single.stream(frames, temporal=1))) == 4
+    assert "starts again" not in caplog.text
