@@ -24,6 +24,7 @@ from fanet.cli.common import (
     warn_if_oversubscribed,
 )
 from fanet.core.errors import ConfigError, require
+from fanet.core.files import check_replaceable
 
 if TYPE_CHECKING:
     from fanet.runtime.bench_plan import BenchRequest
@@ -148,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--force",
         action="store_true",
-        help="measure an ONNX that is not a FANet graph (no sidecar, metadata or attention)",
+        help="measure an ONNX that is not a FANet graph (no sidecar, metadata or attention), "
+        "and replace a read-only --plot file",
     )
     return parser
 
@@ -186,6 +188,7 @@ def _main(args: argparse.Namespace) -> int:
         plot_folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(plot_folder):
             raise ConfigError("--plot folder {} does not exist".format(plot_folder))
+        check_replaceable(args.plot, args.force)
         require("matplotlib", "bench")
     warn_if_oversubscribed(args.threads, logger)
     sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]

@@ -132,6 +132,7 @@ def test_more_threads_than_four_per_cpu_is_warned_about(exported_trained, caplog
         (["--threads", "0"], 2, "expected a number >= 1"),
         (["--iterations", "0"], 2, "expected a number >= 1"),
         (["--plot", "/nonexistent/folder/fps.png"], 1, "--plot folder /nonexistent/folder does"),
+        (["--plot", "/"], 1, "/ is a folder, not a file"),
     ],
 )
 def test_bad_requests(exported_trained, args, code, message):
@@ -367,3 +368,18 @@ def test_data_adds_each_rows_miou(exported_trained, synthetic_cityscapes, capsys
     header, _, row = capsys.readouterr().out.splitlines()[:3]
     assert header.split()[-2:] == ["mIoU", "128x256"]
     assert float(row.split()[-1]) == pytest.approx(100 * report["results"][0]["miou"], abs=0.01)
+
+
+def test_a_read_only_plot_is_refused_before_measuring_unless_forced(
+    exported_trained, tmp_path, capsys
+):
+    plot = tmp_path / "fps.png"
+    plot.write_bytes(b"mine")
+    plot.chmod(0o444)
+    args = ["--onnx", str(exported_trained), "--res", "128x256", "--backend", "onnxruntime"]
+    args += [*FAST, "--plot", str(plot)]
+    assert bench.main(args) == 1
+    assert capsys.readouterr().err.endswith("is read-only: pass --force to replace it\n")
+    assert plot.read_bytes() == b"mine"
+    assert bench.main([*args, "--force"]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
