@@ -12,17 +12,22 @@ without protobuf (the device side has none); the tests parse it with Triton's ow
 """
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
-from fanet.core.files import write_failure
+from fanet.core.files import STALE_PART_SECONDS, write_failure
 from fanet.core.names import check_name
 from fanet.core.sidecar import Sidecar
 
+logger = logging.getLogger(__name__)
+
 CONFIG = "config.pbtxt"
+STAGING = ".staging"  # a model folder being written: ".<name>.XXXXXXXX.staging"
 KINDS = ("gpu", "cpu")
 _TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int32": "TYPE_INT32"}
 
@@ -183,7 +188,8 @@ def write_model(
     staging = ""
     try:
         os.makedirs(repo, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix="." + name + ".", dir=repo)
+        _remove_stale_staging(repo)
+        staging = tempfile.mkdtemp(prefix="." + name + ".", suffix=STAGING, dir=repo)
         os.makedirs(os.path.join(staging, "1"))
         target = "model.onnx" if is_onnx else "model.plan"
         shutil.copyfile(model_path, os.path.join(staging, "1", target))
@@ -196,6 +202,17 @@ def write_model(
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _remove_stale_staging(repo: str) -> None:
+    """Remove the staging folders killed runs left in ``repo`` (an hour old or more)."""
+    now = time.time()
+    for entry in os.listdir(repo):
+        path = os.path.join(repo, entry)
+        stale = entry.startswith(".") and entry.endswith((STAGING, STAGING + ".previous"))
+        if stale and os.path.isdir(path) and now - os.path.getmtime(path) > STALE_PART_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+            logger.info("removed %s, left by a killed run", path)
 
 
 def _replace(staging: str, folder: str) -> None:

@@ -27,7 +27,7 @@ from torch import nn
 
 from fanet.core import strict_json
 from fanet.core.errors import ConfigError
-from fanet.core.files import check_writable_folder, write_failure
+from fanet.core.files import check_writable_folder, remove_stale_parts, write_failure
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
 from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
@@ -369,6 +369,7 @@ def _prepare_folder(config: TrainConfig) -> None:
     """The output folder, writable; a new run there needs --force over an earlier one's
     checkpoint, and starts a new log."""
     check_writable_folder(config.output_dir)
+    remove_stale_parts(config.output_dir)  # a killed run's half-written checkpoints
     last = os.path.join(config.output_dir, LAST)
     if config.resume:
         return

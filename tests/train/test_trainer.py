@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,15 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_temporary(scenes,
         .startswith(f"fanet-train: error: cannot write {out / 'last.pth'}: ")
     )
     assert "MB free in" in result.stderr and left == ["log.jsonl"]
+
+
+def test_a_killed_runs_half_written_checkpoint_is_removed_by_the_next_run(scenes, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    left = out / ".last.pth.ab12cd34.part"
+    left.write_bytes(b"cut short")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(str(left), (hours_ago, hours_ago))
+    code, stderr = _run(*_one_step(scenes, out))
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["last.pth", "log.jsonl"]

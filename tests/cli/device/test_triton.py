@@ -1,6 +1,8 @@
 """fanet-triton's bad input and failed writes: one line each, nothing left behind."""
 
+import os
 import sys
+import time
 
 import pytest
 
@@ -82,3 +84,13 @@ def test_a_garbage_onnx_is_named(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("fanet-triton: error: {}: not a valid ONNX protobuf".format(garbage))
     assert error.count("\n") == 1
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(exported_trained, tmp_path):
+    repo = tmp_path / "repo"
+    left = repo / ".fanet18_128x256.ab12cd34.staging"
+    (left / "1").mkdir(parents=True)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(str(left), (hours_ago, hours_ago))
+    assert triton.main(["--onnx", str(exported_trained), "-o", str(repo), "-q"]) == 0
+    assert sorted(p.name for p in repo.iterdir()) == ["fanet18_128x256"]
