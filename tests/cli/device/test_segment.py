@@ -1,13 +1,9 @@
 """fanet-segment end to end: images, folders, videos, a camera (a test double), bad sources;
 and the robot-loop example on a generated video."""
 
-import contextlib
-import http.server
 import logging
 import re
-import socketserver
 import sys
-import threading
 from pathlib import Path
 
 import cv2
@@ -18,6 +14,7 @@ from fanet.cli.device import segment
 from fanet.core.labels import LABEL_BY_NAME
 
 from support.commands import captured
+from support.http_video import served
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -130,50 +127,13 @@ def test_bad_sources_are_one_line(tmp_path, exported_trained, source, message):
     assert result.stderr.strip().splitlines()[-1].startswith(f"fanet-segment: error: {message}")
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """A thread per request (``http.server.ThreadingHTTPServer`` is Python 3.7+)."""
-
-    daemon_threads = True
-
-
-class _VideoServer(http.server.BaseHTTPRequestHandler):
-    """Serves one file with byte ranges, as web servers do (FFmpeg seeks to an MP4's index)."""
-
-    payload = b""
-
-    def do_GET(self):
-        size = len(self.payload)
-        asked = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        start = int(asked.group(1)) if asked else 0
-        stop = int(asked.group(2)) + 1 if asked and asked.group(2) else size
-        self.send_response(206 if asked else 200)
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(stop - start))
-        if asked:
-            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the reader had enough
-            self.wfile.write(self.payload[start:stop])
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_video_over_http_is_read_once_to_its_end(scenes, exported_trained, tmp_path, caplog):
     """A real HTTP server, not a double: a finite video's end is not a lost stream."""
     caplog.set_level(logging.INFO)
     _, video = scenes
-    _VideoServer.payload = video.read_bytes()
-    server = _ThreadingServer(("127.0.0.1", 0), _VideoServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:{}/drive.mp4".format(server.server_address[1])
     out = tmp_path / "out.mp4"
-    try:
+    with served(video.read_bytes()) as url:
         assert segment.main([url, "--onnx", str(exported_trained), "--video", str(out)]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
     assert "60 frames at" in caplog.text and "stream lost" not in caplog.text

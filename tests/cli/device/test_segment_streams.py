@@ -3,13 +3,8 @@ is cut is resumed, and every frame's output holds that frame's labels; a frame t
 not be had again is counted and reported, never replaced by another's. A video file that
 ends before the frames its container announced says so."""
 
-import contextlib
-import http.server
 import logging
 import re
-import socketserver
-import threading
-import time
 
 import cv2
 import numpy as np
@@ -17,52 +12,7 @@ import pytest
 
 from fanet.cli.device import segment
 
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-class _DroppingVideo(http.server.BaseHTTPRequestHandler):
-    """Serves one file with byte ranges. Once the video is open (FFmpeg has read its start
-    and, at the end, its index), the first response that reaches byte ``cut`` is cut there,
-    and the requests that follow soon after are refused (a server restarting, a Wi-Fi link
-    coming back), so the reader's own retries fail and the stream is lost."""
-
-    payload = b""
-    cut = 0
-    cuts_left = 0
-    refused_until = 0.0
-    requests = 0
-
-    def do_GET(self):
-        cls = type(self)
-        cls.requests += 1
-        if time.monotonic() < cls.refused_until:
-            self.send_error(503)
-            return
-        size = len(self.payload)
-        asked = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        start = int(asked.group(1)) if asked else 0
-        stop = int(asked.group(2)) + 1 if asked and asked.group(2) else size
-        self.send_response(206 if asked else 200)
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(stop - start))
-        if asked:
-            self.send_header("Content-Range", "bytes {}-{}/{}".format(start, stop - 1, size))
-        self.end_headers()
-        body = self.payload[start:stop]
-        if cls.cuts_left and cls.requests > 2 and start < cls.cut < stop:
-            cls.cuts_left -= 1
-            body = body[: cls.cut - start]  # the connection drops here
-            cls.refused_until = time.monotonic() + 0.3
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
-        if len(body) < stop - start:
-            self.close_connection = True
-
-    def log_message(self, *args):
-        pass
+from support.http_video import served
 
 
 def _labels_of(folder):
@@ -82,25 +32,17 @@ def test_a_dropped_http_video_gives_each_frame_its_own_labels(
         )
         == 0
     )
-    _DroppingVideo.payload = video.read_bytes()
-    _DroppingVideo.cut = int(len(_DroppingVideo.payload) * where)
-    _DroppingVideo.cuts_left, _DroppingVideo.requests = 1, 0
-    server = _Server(("127.0.0.1", 0), _DroppingVideo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:{}/drive.mp4".format(server.server_address[1])
     remote = tmp_path / "remote"
-    try:
+    with served(video.read_bytes(), drop_at=where) as url:
         args = [url, "--onnx", str(exported_trained), "--labels", "-o", str(remote)]
         assert segment.main([*args, "--reconnects", "3"]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     expected, found = _labels_of(local), _labels_of(remote)
     wrong = [name for name in found if not np.array_equal(found[name], expected[name])]
     lost = sorted(set(expected) - set(found))
     summary = re.search(r"(\d+) frames at .*, (\d+) lost", caplog.text)
     print("cut at {:.0%}: {} frames, lost {}, wrong {}".format(where, len(found), lost, wrong))
 
+    assert "1 reconnects" in caplog.text  # the connection did drop
     assert wrong == []
     assert summary and int(summary.group(1)) == len(found) and int(summary.group(2)) == len(lost)
 
