@@ -180,13 +180,26 @@ def open_backend(
     ONNX, and PyTorch for checkpoints; the choice is logged. ``options`` are the chosen
     backend's (``fanet.runtime.options``); any other is a ``ConfigError``.
     """
+    return open_model(model, backend, device, precision, **options)[1]
+
+
+def open_model(
+    model: Any,
+    backend: str = "auto",
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
+    **options: Any,
+) -> Tuple[Any, Backend]:
+    """``open_backend``, also returning what was opened: for an ONNX, the sibling graph of
+    ``precision`` (``resolve_model``), whose sidecar describes it."""
     entry = choose_backend(model_kind(model), backend)
     if precision is not None:
         check_precision(entry, precision)
     typed = options_for(entry.name, entry.options, options)
-    opened = entry.open(resolve_model(model, entry.name, precision), device, precision, typed)
+    resolved = resolve_model(model, entry.name, precision)
+    opened = entry.open(resolved, device, precision, typed)
     logger.info("backend: %s", opened.describe())
-    return opened
+    return resolved, opened
 
 
 def _engine_sidecar(path: str) -> Sidecar:

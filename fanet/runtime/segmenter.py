@@ -70,17 +70,9 @@ class Segmenter:
         and the backend's own. For an ONNX, ``precision`` picks the sibling graph of an
         export as ``--precision`` does (a missing one is an error). The backend is closed
         again if the Segmenter cannot be made."""
-        from fanet.runtime.registry import (
-            choose_backend,
-            model_kind,
-            open_backend,
-            resolve_model,
-            sidecar_for,
-        )
+        from fanet.runtime.registry import open_model, sidecar_for
 
-        entry = choose_backend(model_kind(path), backend)
-        model = resolve_model(path, entry.name, options.get("precision"))
-        opened = open_backend(model, backend=entry.name, device=device, **options)
+        model, opened = open_model(path, backend=backend, device=device, **options)
         try:
             return cls(opened, sidecar_for(model, opened), rgb=rgb)
         except BaseException:
