@@ -231,7 +231,6 @@ class _Reader:
         self.next_index = 0  # the position of the next frame to deliver
 
     def read(self, capture: Any) -> Iterator[Frame]:
-
         held: Optional[Frame] = None
         failures = 0
         try:
@@ -247,7 +246,7 @@ class _Reader:
                     self.source.skipped += 1
                     failures += 1
                     if failures > 30:
-                        return
+                        break  # a held frame is still delivered or read again below
                     continue
                 failures = 0
                 frame = Frame(
