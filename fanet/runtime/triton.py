@@ -173,10 +173,11 @@ def write_model(
         raise TritonError("--triton-instances must be at least 1, got {}".format(instances))
     check_repository(repo, force)
     is_onnx = model_path.lower().endswith(".onnx")
+    option = "--name"
     if name is None:
         name = os.path.splitext(os.path.basename(model_path))[0]
-        check_name(name, "the model's name (its file's stem; or give --name)")
-    check_name(name, "--name")
+        option = "the model's name (its file's stem; or give --name)"
+    check_name(name, option)
     model = TritonModel(
         name, "onnxruntime_onnx" if is_onnx else "tensorrt_plan", sidecar, instances, kind
     )
