@@ -1,5 +1,5 @@
 """Image and video files: the suffixes fanet reads, a safe walk of a folder for them, and
-reading an image whatever its name (Python 3.6 compatible)."""
+reading and writing an image whatever its name (Python 3.6 compatible)."""
 
 import contextlib
 import logging
@@ -9,6 +9,8 @@ import tempfile
 from typing import Callable, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
+
+from fanet.core.files import OutputError, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,18 @@ def _identity(folder: str) -> Optional[Tuple[int, int]]:
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+def write_png(path: str, picture: np.ndarray) -> None:
+    """``picture`` encoded as PNG in memory, then written atomically to ``path`` (any
+    name the OS gives; ``OutputError`` naming the file where it cannot be)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", picture)
+    if not ok:
+        raise OutputError("cannot encode {}".format(path))
+    with atomic_write(path) as stream:
+        stream.write(encoded.tobytes())
 
 
 @contextlib.contextmanager

@@ -11,11 +11,10 @@ Used for calibration without real images and by the tests (Python 3.6 compatible
 import os
 from typing import List, Tuple
 
-import cv2
 import numpy as np
 
-from fanet.core.files import atomic_write
 from fanet.core.labels import LABEL_BY_NAME
+from fanet.core.media import write_png
 
 CITY = "synthcity"
 
@@ -89,8 +88,8 @@ def write_cityscapes(
         image, labels = render_scene(seed * 100_003 + index, *size)
         stem = f"{CITY}_{seed:06d}_{index:06d}"
         paths.append(os.path.join(image_dir, f"{stem}_leftImg8bit.png"))
-        _write_png(paths[-1], image)
-        _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelIds.png"), labels)
+        write_png(paths[-1], image)
+        write_png(os.path.join(label_dir, f"{stem}_gtFine_labelIds.png"), labels)
     return paths
 
 
@@ -114,22 +113,14 @@ def write_sequences(
         paths.append(
             os.path.join(root, "leftImg8bit", split, CITY, f"{stem}_{labelled:06d}_leftImg8bit.png")
         )
-        _write_png(paths[-1], image)
+        write_png(paths[-1], image)
         label_name = f"{stem}_{labelled:06d}_gtFine_labelIds.png"
-        _write_png(os.path.join(root, "gtFine", split, CITY, label_name), labels)
+        write_png(os.path.join(root, "gtFine", split, CITY, label_name), labels)
         for back in range(1, before + 1):
             frame = np.roll(image, -3 * back, axis=1)
             name = f"{stem}_{labelled - back:06d}_leftImg8bit.png"
-            _write_png(os.path.join(root, "leftImg8bit_sequence", split, CITY, name), frame)
+            write_png(os.path.join(root, "leftImg8bit_sequence", split, CITY, name), frame)
     return paths
-
-
-def _write_png(path: str, array: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    with atomic_write(path) as stream:
-        stream.write(encoded.tobytes())
 
 
 def label_path_for(image_path: str) -> str:

@@ -18,7 +18,6 @@ import numpy as np
 
 from fanet.core.files import (
     OutputError,
-    atomic_write,
     check_replaceable,
     free_space_text,
     publish,
@@ -27,7 +26,7 @@ from fanet.core.files import (
     write_failure,
 )
 from fanet.core.labels import blend, colorize, train_id_to_id
-from fanet.core.media import opencv_path
+from fanet.core.media import opencv_path, write_png
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class FrameWriters:
         for suffix, picture in pngs:
             path = os.path.join(request.folder, name + suffix + ".png")
             check_replaceable(path, request.force)
-            _write_png(path, picture)
+            write_png(path, picture)
 
     def _write_video(self, overlay: Any) -> None:
         import cv2
@@ -191,13 +190,3 @@ def _frames_in(path: str) -> int:
             return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
         finally:
             capture.release()
-
-
-def _write_png(path: str, picture: np.ndarray) -> None:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", picture)
-    if not ok:
-        raise OutputError("cannot encode {}".format(path))
-    with atomic_write(path) as stream:
-        stream.write(encoded.tobytes())
