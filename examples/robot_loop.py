@@ -14,8 +14,8 @@ import sys
 import numpy as np
 
 from fanet.core.labels import LABEL_BY_NAME
+from fanet.media.sources import open_frames
 from fanet.runtime import Segmenter
-from fanet.runtime.frames import open_frames
 from fanet.runtime.stream import StreamStats
 
 DRIVABLE = [LABEL_BY_NAME[name].train_id for name in ("road", "sidewalk")]

@@ -21,7 +21,7 @@ import tritonclient.grpc as triton
 
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
-from fanet.runtime.frames import open_frames
+from fanet.media.sources import open_frames
 
 
 class ModelInfo:

@@ -17,10 +17,11 @@ import onnxruntime
 import pytest
 
 from support.artefacts import HOST_PYTHON_VARIABLE, ROOT_VARIABLE, fp32_graph, host_artefact
+from support.device_modules import DEVICE_TEST_FOLDERS
 from support.python36_env import ROOT, find_python36, installed, python36_environment
 
 pytestmark = pytest.mark.py36
-DEVICE_TESTS = ["tests/core", "tests/runtime", "tests/cli/device"]
+DEVICE_TESTS = ["tests/" + folder for folder in DEVICE_TEST_FOLDERS]
 
 
 @pytest.fixture(scope="session")

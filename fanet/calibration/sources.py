@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from fanet.calibration.errors import CalibrationError
-from fanet.core.media import (
+from fanet.core.media_files import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     find_files,
@@ -19,8 +19,7 @@ from fanet.core.media import (
     opencv_path,
     read_image,
 )
-
-CITYSCAPES_PATTERN = "_leftImg8bit.png"
+from fanet.evaluation.datasets import CITYSCAPES_IMAGE, DatasetError, cityscapes_images
 
 
 @dataclass(frozen=True)
@@ -56,19 +55,6 @@ class ImageSource:
         return read_image(self.paths[index], cv2.IMREAD_COLOR)
 
 
-def _cityscapes_images(root: str, split: str) -> list[str] | None:
-    folder = os.path.join(root, "leftImg8bit")
-    if not os.path.isdir(folder):
-        return None
-    split_folder = os.path.join(folder, split)
-    if not os.path.isdir(split_folder):
-        splits = sorted(os.listdir(folder))
-        raise CalibrationError(
-            f"Cityscapes root {root} has no split {split!r} (found: {', '.join(splits) or 'none'})"
-        )
-    return find_files(split_folder, lambda name: name.endswith(CITYSCAPES_PATTERN))
-
-
 def open_source(path: str, split: str = "train") -> ImageSource:
     """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource."""
     if os.path.isfile(path):
@@ -85,11 +71,14 @@ def open_source(path: str, split: str = "train") -> ImageSource:
         return ImageSource("video", (path,), frames)
     if not os.path.isdir(path):
         raise CalibrationError(f"calibration data not found: {path}")
-    cityscapes = _cityscapes_images(path, split)
+    try:
+        cityscapes = cityscapes_images(path, split)
+    except DatasetError as exc:
+        raise CalibrationError(str(exc)) from None
     if cityscapes is not None:
         if not cityscapes:
             raise CalibrationError(
-                f"no *{CITYSCAPES_PATTERN} images under {path}/leftImg8bit/{split}"
+                f"no *{CITYSCAPES_IMAGE} images under {path}/leftImg8bit/{split}"
             )
         return ImageSource("cityscapes", tuple(cityscapes))
     images = find_files(path, is_image_name)

@@ -1,6 +1,7 @@
 """Cityscapes label table: label IDs, train IDs, names and colours (Python 3.6).
 
-Same values as the official ``cityscapesscripts`` table; 255 marks ignored pixels.
+The one table fanet uses, on both sides; ``tests/core/test_labels.py`` holds it equal to
+the official ``cityscapesscripts`` table. 255 marks ignored pixels.
 """
 
 from typing import NamedTuple
@@ -53,16 +54,12 @@ LABELS = (
     Label("motorcycle", 32, 17, (0, 0, 230)),
     Label("bicycle", 33, 18, (119, 11, 32)),
 )
-NUM_TRAIN_CLASSES = 19
 LABEL_BY_NAME = {label.name: label for label in LABELS}
-
-
-def id_to_train_id() -> np.ndarray:
-    """256-entry lookup table: Cityscapes label ID -> train ID (255 = ignore)."""
-    table = np.full(256, IGNORE, dtype=np.uint8)
-    for label in LABELS:
-        table[label.id] = label.train_id
-    return table
+TRAIN_CLASSES = tuple(
+    sorted(
+        (label for label in LABELS if label.train_id != IGNORE), key=lambda label: label.train_id
+    )
+)  # the 19 classes, in train-ID order
 
 
 def train_id_palette() -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import List, Tuple
 import numpy as np
 
 from fanet.core.labels import LABEL_BY_NAME
-from fanet.core.media import write_png
+from fanet.core.media_files import write_png
 
 CITY = "synthcity"
 

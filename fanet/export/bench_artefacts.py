@@ -1,6 +1,6 @@
 """Models for benchmarking a checkpoint (or random weights) at a given size (host side).
 
-``fanet-trt-bench`` reaches this module by name (``fanet.runtime.bench_plan``): on a
+``fanet-trt-bench`` reaches this module by name (``fanet.bench.plan``): on a
 device without the host side, exporting on the fly is a clear error.
 """
 

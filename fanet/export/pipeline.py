@@ -1,7 +1,7 @@
 """``fanet-export`` as a library call: checkpoint -> FP32 / FP16 / INT8 ONNX with sidecars.
 
 Every graph is checked by ``onnx.checker`` and, before it is saved, against the parser
-rules of every targeted TensorRT version (``fanet.runtime.trt.conformance``); then it is
+rules of every targeted TensorRT version (``fanet.conformance.check``); then it is
 run by ONNX Runtime on the CPU and compared with its reference (PyTorch for FP32, the
 FP32 graph for FP16 and INT8); the figures are logged and stored in the sidecar.
 
@@ -28,6 +28,8 @@ from fanet.calibration.cache import load_ranges, save_ranges, write_tensorrt_cac
 from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import open_source
+from fanet.conformance.check import require_conformance, version_text
+from fanet.conformance.rules import Version, generation, serves, versions_for_opset
 from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import attention_islands
 from fanet.core.errors import ConfigError
@@ -60,8 +62,6 @@ from fanet.export.qdq_tensorrt import fp16_typed, missing_ranges, quantize_for_t
 from fanet.model import model_from_checkpoint, random_model
 from fanet.model.fanet import FANet
 from fanet.model.temporal import TemporalFANet, check_window
-from fanet.runtime.trt.conformance import require_conformance, version_text
-from fanet.runtime.trt.rules import Version, generation, serves, versions_for_opset
 from fanet.runtime.trt.versions import WEAK_TYPING_DEPRECATED
 
 logger = logging.getLogger(__name__)

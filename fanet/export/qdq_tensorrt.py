@@ -1,7 +1,7 @@
 """INT8 Q/DQ placed for TensorRT 8.2-11 (host side).
 
 What TensorRT's parser and NVIDIA's placement guidance ask for, and what ONNX Runtime's
-quantizer does not give by default (``fanet.runtime.trt.rules`` has the sources):
+quantizer does not give by default (``fanet.conformance.rules`` has the sources):
 
 - Conv biases stay float initializers (TensorRT dequantizes INT8 only; the 8.x Conv
   importer wants the bias as an initializer).

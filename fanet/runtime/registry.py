@@ -12,13 +12,13 @@ import os
 from types import ModuleType
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
 
+from fanet.core.engine_record import read_record, record_path
 from fanet.core.errors import ConfigError, MissingDependencyError
 from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
 from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
 from fanet.runtime.graphs import graph_for
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
-from fanet.runtime.trt.engine_record import read_record, record_path
 from fanet.runtime.trt.versions import installed_tensorrt_version
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ Two options for live sources:
 
 A temporal model runs in a ``TemporalSession``: its attention state is kept between frames
 and reset at a cut: a change of frame size, or a frame whose ``sequence`` differs from the
-one before (``fanet.runtime.frames`` counts a stream's reconnections there).
+one before (``fanet.media.sources`` counts a stream's reconnections there).
 
 ``StreamStats.latency_ms()`` reports the time from each frame's capture to its labels: a
-frame's ``captured`` stamp (``time.perf_counter()``, as ``fanet.runtime.frames`` sets it)
+frame's ``captured`` stamp (``time.perf_counter()``, as ``fanet.media.sources`` sets it)
 where it has one, else the moment the stream took it from the source.
 """
 
@@ -102,7 +102,7 @@ def stream(
     temporal: Optional[int] = None,
 ) -> Iterator[Tuple[Any, np.ndarray]]:
     """Yield ``(frame, labels)`` for ``frames``: images, or objects with an ``image``
-    attribute (such as ``fanet.runtime.frames.Frame``), yielded back as given."""
+    attribute (such as ``fanet.media.sources.Frame``), yielded back as given."""
     stats = stats if stats is not None else StreamStats()
     session = None
     if temporal is not None or segmenter.sidecar.temporal > 1:

@@ -1,8 +1,8 @@
 """Training samples: labelled images, and the frames before them for temporal attention,
 from a Cityscapes root or from image and label folders (host side).
 
-Cityscapes labels are label IDs, mapped to train IDs with the official table
-(``cityscapesscripts``); folders hold train IDs unless told otherwise. A temporal window of
+Cityscapes labels are label IDs, mapped to train IDs with the Cityscapes table
+(``fanet.core.labels``); folders hold train IDs unless told otherwise. A temporal window of
 t frames reads the t-1 frames before each labelled one from ``leftImg8bit_sequence`` (as
 the paper trained FANet+Temp). Images without a label, labels of another size and windows
 missing a frame are skipped with a count; label IDs outside the table are ignored pixels,
@@ -23,9 +23,10 @@ from PIL import Image
 
 from fanet.core.errors import FanetError
 from fanet.core.labels import IGNORE
-from fanet.core.media import read_image
+from fanet.core.media_files import read_image
 from fanet.core.preprocess import preprocess
-from fanet.runtime.evaluation import LabelTable, Pairs, cityscapes_pairs, folder_pairs
+from fanet.evaluation.datasets import Pairs
+from fanet.evaluation.scoring import LabelTable
 from fanet.train.augment import Augmentation
 
 logger = logging.getLogger(__name__)
@@ -42,17 +43,6 @@ class TrainingDataError(FanetError):
 class Sample:
     frames: tuple[str, ...]  # image paths, the labelled frame last
     label: str
-
-
-def find_pairs(
-    cityscapes: str | None, split: str, images: str | None, labels: str | None
-) -> tuple[Pairs, str]:
-    """Pairs from a Cityscapes root or two folders, and the kind of their label values."""
-    if cityscapes:
-        return cityscapes_pairs(cityscapes, split), "label_ids"
-    if images and labels:
-        return folder_pairs(images, labels), "train_ids"
-    raise TrainingDataError("no training data: pass --cityscapes ROOT, or --images and --labels")
 
 
 def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = None) -> list[Sample]:

@@ -30,13 +30,14 @@ from fanet.core.errors import ConfigError
 from fanet.core.files import check_writable_folder, remove_stale_parts, write_failure
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
+from fanet.evaluation.datasets import LabelledData, Pairs, find_pairs
+from fanet.evaluation.scoring import Report, evaluate, label_table
 from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
 from fanet.model.fanet import FANet
 from fanet.model.temporal import TemporalFANet, check_window
-from fanet.runtime.evaluation import Pairs, Report, evaluate, label_table
 from fanet.train import state
 from fanet.train.augment import Augmentation
-from fanet.train.data import SegmentationDataset, find_pairs, training_samples
+from fanet.train.data import SegmentationDataset, training_samples
 from fanet.train.distributed import World, join, leave
 from fanet.train.losses import LOSSES, OhemCrossEntropy, upsampled
 from fanet.train.network import AUX_WEIGHT, TrainingFANet
@@ -141,7 +142,8 @@ class _Run:
         if world.main:
             _prepare_folder(config)
         self.settings = _settings(config)
-        pairs, kind = find_pairs(config.cityscapes, config.split, config.images, config.labels)
+        data = LabelledData(config.cityscapes, config.split, config.images, config.labels)
+        pairs, kind = find_pairs(data, "training data")
         self.table = label_table(kind)
         samples = training_samples(pairs, config.temporal, config.cityscapes)
         augmentation = Augmentation(config.crop, config.scale, config.flip, config.jitter)
@@ -404,9 +406,9 @@ def _initial_model(config: TrainConfig) -> FANet:
 
 def _validation_pairs(config: TrainConfig) -> tuple[Pairs, str] | None:
     if config.val_images and config.val_labels:
-        return find_pairs(None, "", config.val_images, config.val_labels)
+        return find_pairs(LabelledData(images=config.val_images, labels=config.val_labels))
     if config.cityscapes and config.val_split:
-        return find_pairs(config.cityscapes, config.val_split, None, None)
+        return find_pairs(LabelledData(config.cityscapes, config.val_split))
     return None
 
 

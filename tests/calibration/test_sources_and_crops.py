@@ -23,7 +23,7 @@ def test_cityscapes_root_uses_the_split(cityscapes):
     source = open_source(str(cityscapes), "val")
     assert source.kind == "cityscapes" and len(source) == 2
     assert all(p.endswith("_leftImg8bit.png") for p in source.paths)
-    with pytest.raises(CalibrationError, match="no split 'test'.*train, val"):
+    with pytest.raises(CalibrationError, match="leftImg8bit/test folder .splits found: train, val"):
         open_source(str(cityscapes), "test")
 
 

@@ -3,8 +3,9 @@
 import cv2
 import numpy as np
 
-from fanet.core.labels import LABEL_BY_NAME, id_to_train_id
+from fanet.core.labels import LABEL_BY_NAME
 from fanet.core.synthetic import label_path_for, render_scene, write_cityscapes
+from fanet.evaluation.scoring import label_table
 
 
 def test_scenes_are_deterministic_by_seed():
@@ -21,7 +22,7 @@ def test_scenes_hold_street_classes():
         ids |= set(np.unique(render_scene(seed, 128, 256)[1]).tolist())
     names = {"road", "sidewalk", "building", "vegetation", "sky", "car", "person"}
     assert {LABEL_BY_NAME[name].id for name in names} <= ids
-    assert (id_to_train_id()[sorted(ids)] != 255).all()
+    assert (label_table("label_ids").lookup[sorted(ids)] != 255).all()
 
 
 def test_cityscapes_layout(tmp_path):

@@ -7,11 +7,11 @@ import onnx
 import pytest
 
 from fanet.cli.host.export import main
+from fanet.conformance.check import check_graph
+from fanet.conformance.rules import versions_for_opset
 from fanet.core.attention_islands import OVERFLOW_PRONE_OPS, attention_islands
 from fanet.core.onnx_graph import FLOAT16, infer_dtypes, read_model
 from fanet.export.pipeline import ExportConfig, run_export
-from fanet.runtime.trt.conformance import check_graph
-from fanet.runtime.trt.rules import versions_for_opset
 
 SIZE = (64, 128)
 SHAPES = [

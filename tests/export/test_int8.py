@@ -12,14 +12,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from fanet.conformance.check import check_graph
+from fanet.conformance.rules import versions_for_opset
 from fanet.core.attention_islands import attention_islands
 from fanet.core.metrics import labels_agreement
 from fanet.core.onnx_graph import parse_model
 from fanet.core.preprocess import preprocess
 from fanet.export.int8 import dedicate_quantized_inputs
 from fanet.export.pipeline import ExportConfig, run_export
-from fanet.runtime.trt.conformance import check_graph
-from fanet.runtime.trt.rules import versions_for_opset
 
 SIZE = (128, 256)
 

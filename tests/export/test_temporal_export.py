@@ -9,14 +9,14 @@ import numpy as np
 import onnx
 import pytest
 
+from fanet.conformance.check import check_graph
+from fanet.conformance.rules import versions_for_opset
 from fanet.core.attention_islands import attention_islands
 from fanet.core.onnx_graph import FLOAT16, infer_dtypes, read_model
 from fanet.core.sidecar import read_sidecar
 from fanet.core.synthetic import render_scene
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.runtime import Segmenter
-from fanet.runtime.trt.conformance import check_graph
-from fanet.runtime.trt.rules import versions_for_opset
 
 SIZE = (128, 256)
 

@@ -181,7 +181,7 @@ BLOCKED = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import cv2
     import fanet.cli.device.build, fanet.cli.common, fanet.core.metrics
-    import fanet.runtime.registry, fanet.runtime.trt.cuda, fanet.runtime.trt.engine_record
+    import fanet.runtime.registry, fanet.runtime.trt.cuda, fanet.core.engine_record
     import fanet.runtime.trt.io_buffers, fanet.runtime.onnxruntime_backend, fanet.runtime.segmenter
     import fanet.runtime.trt.versions
     from fanet.runtime.segmenter import Segmenter

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from fanet.media.sources import Frame
 from fanet.runtime import Segmenter
-from fanet.runtime.frames import Frame
 from fanet.runtime.stream import StreamStats
 
 from support.artefacts import fp32_graph, host_artefact

@@ -7,9 +7,9 @@ import pytest
 
 from fanet.core.errors import ConfigError
 from fanet.core.synthetic import render_scene
+from fanet.media.sources import Frame
 from fanet.runtime import Segmenter
 from fanet.runtime.backend import BackendError
-from fanet.runtime.frames import Frame
 from fanet.runtime.stream import StreamStats
 
 

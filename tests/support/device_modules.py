@@ -10,6 +10,17 @@ from typing import List
 import fanet
 
 PACKAGE = os.path.dirname(os.path.abspath(fanet.__file__))
+# The tests of the device side, under tests/: they run on Python 3.6 too.
+DEVICE_TEST_FOLDERS = (
+    "core",
+    "conformance",
+    "runtime",
+    "evaluation",
+    "media",
+    "bench",
+    "serving",
+    "cli/device",
+)
 
 
 def _modules(package: str) -> List[str]:

@@ -27,8 +27,8 @@ from fanet.core.errors import ConfigError, require
 from fanet.core.files import check_replaceable
 
 if TYPE_CHECKING:
-    from fanet.runtime.bench_plan import BenchRequest
-    from fanet.runtime.bench_report import BenchReport
+    from fanet.bench.plan import BenchRequest
+    from fanet.bench.report import BenchReport
 
 PROG = "fanet-trt-bench"
 
@@ -42,8 +42,8 @@ def resolution_arg(text: str) -> List[Tuple[int, int]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fanet.runtime.bench_plan import BenchRequest
-    from fanet.runtime.benchmark import METRICS
+    from fanet.bench.measure import METRICS
+    from fanet.bench.plan import BenchRequest
     from fanet.runtime.registry import BACKEND_NAMES
     from fanet.runtime.trt.versions import PRECISIONS
 
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def request_from_args(args: argparse.Namespace) -> "BenchRequest":
-    from fanet.runtime.bench_plan import BenchRequest
+    from fanet.bench.plan import BenchRequest
 
     return BenchRequest(
         onnx=args.onnx,
@@ -181,8 +181,8 @@ def request_from_args(args: argparse.Namespace) -> "BenchRequest":
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fanet.runtime.bench_plan import run_benchmark
-    from fanet.runtime.benchmark import Budget
+    from fanet.bench.measure import Budget
+    from fanet.bench.plan import run_benchmark
 
     if args.plot:  # before minutes of measuring, not after
         plot_folder = os.path.dirname(os.path.abspath(args.plot))
@@ -202,7 +202,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _emit(args: argparse.Namespace, report: "BenchReport") -> None:
-    from fanet.runtime import bench_report
+    from fanet.bench import report as bench_report
 
     if args.json:
         print(bench_report.as_json(report))

@@ -1,6 +1,6 @@
 """fanet-eval: Cityscapes mIoU of checkpoints, ONNX graphs and engines, side by side
-(Python 3.6 compatible: on a Jetson it evaluates engines with numpy, OpenCV, TensorRT and
-the cityscapesscripts label table alone).
+(Python 3.6 compatible: on a Jetson it evaluates engines with numpy, OpenCV and TensorRT
+alone).
 
 Each model runs through the runtime at its own input size, labels at the image's size;
 the table lists per-class IoU in the paper's Table IV order, one column per model, then
@@ -22,7 +22,7 @@ logger = logging.getLogger("fanet.cli.device.eval")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fanet.runtime.evaluation import LABEL_KINDS
+    from fanet.evaluation.scoring import LABEL_KINDS
     from fanet.runtime.registry import BACKEND_NAMES
 
     parser = new_parser(
@@ -63,23 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pairs(args: argparse.Namespace) -> Any:
-    from fanet.runtime.evaluation import cityscapes_pairs, folder_pairs
-
-    if args.cityscapes and (args.images or args.labels):
-        raise ConfigError("give --cityscapes, or --images and --labels, not both")
-    if args.cityscapes:
-        return cityscapes_pairs(args.cityscapes, args.split), args.label_kind or "label_ids"
-    if not (args.images and args.labels):
-        raise ConfigError("no data: pass --cityscapes ROOT, or --images DIR and --labels DIR")
-    return folder_pairs(args.images, args.labels), args.label_kind or "train_ids"
-
-
 def _main(args: argparse.Namespace) -> int:
-    from fanet.runtime.evaluation import as_json, as_table, evaluate, label_table, predictor
+    from fanet.evaluation.datasets import LabelledData, find_pairs
+    from fanet.evaluation.scoring import as_json, as_table, evaluate, label_table, predictor
     from fanet.runtime.segmenter import Segmenter
 
-    pairs, kind = _pairs(args)
+    data = LabelledData(args.cityscapes, args.split, args.images, args.labels, args.label_kind)
+    pairs, kind = find_pairs(data)
     table = label_table(kind)
     names = column_names(args.model)
     with contextlib.ExitStack() as stack:

@@ -128,7 +128,7 @@ def _newest_export() -> str:
 
 def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
     from fanet.core.files import check_writable_folder
-    from fanet.runtime.frame_writers import OutputRequest, open_window
+    from fanet.media.writers import OutputRequest, open_window
 
     wanted = [args.labels, args.label_ids, args.color, args.overlay, args.video, args.show]
     if not any(wanted):
@@ -153,8 +153,8 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fanet.runtime.frame_writers import FrameWriters
-    from fanet.runtime.frames import open_frames
+    from fanet.media.sources import open_frames
+    from fanet.media.writers import FrameWriters
     from fanet.runtime.segmenter import Segmenter
     from fanet.runtime.stream import StreamStats
     from fanet.runtime.temporal import check_window, require_window

@@ -14,7 +14,7 @@ logger = logging.getLogger("fanet.cli.device.triton")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fanet.runtime.triton import KINDS
+    from fanet.serving.triton import KINDS
 
     parser = new_parser(
         PROG,
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(args: argparse.Namespace) -> int:
     from fanet.runtime.registry import sidecar_for
-    from fanet.runtime.triton import write_model
+    from fanet.serving.triton import write_model
 
     path = args.onnx or args.engine
     if args.engine and not args.engine.lower().endswith((".engine", ".plan", ".trt")):

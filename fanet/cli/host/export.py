@@ -28,11 +28,11 @@ PROG = "fanet-export"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fanet.conformance.rules import KNOWN_VERSIONS
     from fanet.export.int8 import CALIBRATION_METHODS
     from fanet.export.onnx_export import OUTPUT_KINDS, SUPPORTED_OPSETS
     from fanet.model import list_models
     from fanet.model.temporal import REDUCTIONS
-    from fanet.runtime.trt.rules import KNOWN_VERSIONS
 
     parser = new_parser(
         PROG,
@@ -234,7 +234,7 @@ def _next_step(files: list[ExportedFile]) -> None:
 def _main(args: argparse.Namespace) -> int:
     from fanet.core.sidecar import read_sidecar
     from fanet.export.pipeline import run_export
-    from fanet.runtime.triton import check_repository, write_model
+    from fanet.serving.triton import check_repository, write_model
 
     if args.triton_repo:
         check_repository(args.triton_repo, args.force)  # before minutes of work

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import tensorrt as trt
 
+from fanet.core.engine_record import EngineError, check_record, read_record
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
 from fanet.runtime.trt.cuda import (
     CudaApi,
@@ -23,7 +24,6 @@ from fanet.runtime.trt.cuda import (
     Stream,
     load_cuda_api,
 )
-from fanet.runtime.trt.engine_record import EngineError, check_record, read_record
 from fanet.runtime.trt.io_buffers import nbytes, resolve_shape, within_profile
 from fanet.runtime.trt.logger import create_runtime, machine_info
 from fanet.runtime.trt.versions import parse_version, runtime_plan

@@ -12,8 +12,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorrt as trt
 
 from fanet import __version__
+from fanet.conformance.check import buildable_graph
 from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import IslandError, attention_islands
+from fanet.core.engine_record import EngineError, record_path, write_record
 from fanet.core.errors import ConfigError
 from fanet.core.files import check_replaceable, sha256_file
 from fanet.core.onnx_graph import Graph
@@ -25,9 +27,7 @@ from fanet.core.sidecar import (
     verify_sidecar,
 )
 from fanet.runtime.options import BuildOptions, Size
-from fanet.runtime.trt.conformance import buildable_graph
 from fanet.runtime.trt.cuda import load_cuda_api
-from fanet.runtime.trt.engine_record import EngineError, record_path, write_record
 from fanet.runtime.trt.logger import TRT_LOGGER, create_builder, machine_info
 from fanet.runtime.trt.precision import pin_fp32
 from fanet.runtime.trt.timing_cache import attach_timing_cache, merge_timing_cache

@@ -5,6 +5,13 @@ import logging
 import os
 from typing import Optional, Tuple
 
+from fanet.core.engine_record import (
+    EngineError,
+    EngineMismatchError,
+    cache_key,
+    default_cache_dir,
+    read_record,
+)
 from fanet.core.errors import ConfigError
 from fanet.core.files import sha256_file
 from fanet.core.sidecar import read_sidecar
@@ -12,13 +19,6 @@ from fanet.runtime.options import BuildOptions, Size, TensorRTOptions
 from fanet.runtime.trt.backend import TensorRTBackend
 from fanet.runtime.trt.builder import build_engine
 from fanet.runtime.trt.cuda import CudaApi, load_cuda_api
-from fanet.runtime.trt.engine_record import (
-    EngineError,
-    EngineMismatchError,
-    cache_key,
-    default_cache_dir,
-    read_record,
-)
 from fanet.runtime.trt.logger import create_runtime, machine_info
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from a typed graph (strong typing), the graph keeps it FP32 itself.
 import re
 from typing import NamedTuple, Optional, Tuple
 
+from fanet.conformance.rules import generation
 from fanet.core.errors import ConfigError, MissingDependencyError
-from fanet.runtime.trt.rules import generation
 
 Version = Tuple[int, int]
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -12,9 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from fanet.bench import measure as bench_measure
+from fanet.bench import plan as bench_plan
 from fanet.cli.device import bench
 from fanet.core.errors import ConfigError
-from fanet.runtime import bench_plan, benchmark
 
 from support.commands import captured
 
@@ -141,7 +142,7 @@ def test_bad_requests(exported_trained, args, code, message):
 
 
 def test_ctrl_c_prints_what_was_measured(exported_trained, monkeypatch, capsys):
-    real_measure = benchmark.measure_together
+    real_measure = bench_measure.measure_together
     calls = []
 
     def interrupted_second_time(*args, **kwargs):
@@ -215,7 +216,7 @@ def test_plot_without_matplotlib_is_refused_before_measuring(exported_trained, t
 def test_nan_outputs_are_refused(exported_trained):
     import numpy as np
 
-    from fanet.runtime.benchmark import BenchmarkError, Budget, measure
+    from fanet.bench.measure import BenchmarkError, Budget, measure
     from fanet.runtime.segmenter import Segmenter
 
     with Segmenter.from_file(str(exported_trained), backend="onnxruntime") as seg:

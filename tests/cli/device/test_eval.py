@@ -75,7 +75,7 @@ def test_models_side_by_side_with_their_agreement(
 
 def _folder(tmp_path, synthetic_cityscapes, count=3):
     """Images and train-ID label PNGs, as a user's own scenes come."""
-    from fanet.core.labels import id_to_train_id
+    from fanet.evaluation.scoring import label_table
 
     images, labels = tmp_path / "img", tmp_path / "gt"
     images.mkdir(), labels.mkdir()
@@ -90,7 +90,9 @@ def _folder(tmp_path, synthetic_cityscapes, count=3):
             .replace("_leftImg8bit", "_gtFine_labelIds"),
             -1,
         )
-        cv2.imwrite(str(labels / f"scene{index}_trainIds.png"), id_to_train_id()[ids])
+        cv2.imwrite(
+            str(labels / f"scene{index}_trainIds.png"), label_table("label_ids").lookup[ids]
+        )
     return images, labels
 
 

@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from fanet.cli.device import segment
-from fanet.runtime import frame_writers
+from fanet.media import writers
 
 from support.commands import captured
 from support.small_disk import exit_code_and_names, run_on_small_disk, small_disk_available
@@ -78,7 +78,7 @@ def test_a_rename_that_fails_is_one_line_and_leaves_nothing(
     def refused(temporary, path):
         raise PermissionError(1, "Operation not permitted", path)
 
-    monkeypatch.setattr(frame_writers, "publish", refused)
+    monkeypatch.setattr(writers, "publish", refused)
     assert segment.main(_args(video, exported_trained, tmp_path / "out.mp4")) == 1
     error = capsys.readouterr().err
     assert error == "fanet-segment: error: cannot write {}: Operation not permitted\n".format(

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fanet.cli.device import triton
-from fanet.runtime import triton as repository
+from fanet.serving import triton as repository
 
 from support.small_disk import exit_code_and_names, run_on_small_disk, small_disk_available
 

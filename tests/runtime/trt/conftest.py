@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fanet.runtime.trt.engine_record import write_record
+from fanet.core.engine_record import write_record
 
 from support.cuda_standins import CountingCuda, DeviceCopyCuda, SimulatedCuda
 from support.tensorrt_standin import TRT_MODULES, install_standin

@@ -14,9 +14,9 @@ import os
 import numpy as np
 import pytest
 
+from fanet.core.engine_record import EngineError
 from fanet.core.sidecar import read_sidecar
 from fanet.runtime.options import BuildOptions
-from fanet.runtime.trt.engine_record import EngineError
 
 from support.artefacts import fp32_graph, host_artefact
 from support.cuda_standins import CountingCuda, SimulatedCuda

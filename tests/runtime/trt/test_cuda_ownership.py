@@ -68,7 +68,7 @@ def test_use_after_close_is_a_backend_error(install_fake_tensorrt, fake_engine, 
 def test_an_engine_for_another_gpu_allocates_nothing(
     install_fake_tensorrt, fake_engine, simulated_cuda
 ):
-    from fanet.runtime.trt.engine_record import EngineMismatchError
+    from fanet.core.engine_record import EngineMismatchError
 
     module = install_fake_tensorrt("10.3.0", simulated_cuda)
     path = fake_engine("10.2.0", simulated_cuda)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from fanet.core.engine_record import EngineError
 from fanet.runtime.backend import BackendError
-from fanet.runtime.trt.engine_record import EngineError
 
 from support.artefacts import fp32_graph, host_artefact
 from support.cuda_standins import SimulatedCuda

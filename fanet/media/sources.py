@@ -23,13 +23,13 @@ from typing import Any, Callable, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
-from fanet.core import media
+from fanet.core import media_files
 from fanet.core.errors import FanetError
-from fanet.core.media import IMAGE_SUFFIXES, find_files, is_image_name
+from fanet.core.media_files import IMAGE_SUFFIXES, find_files, is_image_name
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = media.VIDEO_SUFFIXES + (".mpg", ".mpeg")  # MPEG streams, as cameras record
+VIDEO_SUFFIXES = media_files.VIDEO_SUFFIXES + (".mpg", ".mpeg")  # MPEG streams, as cameras record
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -114,7 +114,7 @@ def _image_source(spec: str, paths: List[str]) -> FrameSource:
         import cv2
 
         for path in paths:
-            image = media.read_image(path, cv2.IMREAD_COLOR)
+            image = media_files.read_image(path, cv2.IMREAD_COLOR)
             if image is None:
                 logger.warning("cannot decode %s: skipped", path)
                 assert source is not None
@@ -130,7 +130,7 @@ def _image_source(spec: str, paths: List[str]) -> FrameSource:
 def _video_source(path: str) -> FrameSource:
     import cv2
 
-    with media.opencv_path(path) as name:
+    with media_files.opencv_path(path) as name:
         capture = cv2.VideoCapture(name)
         if not capture.isOpened():
             raise SourceError("cannot open video {}".format(path))
@@ -140,7 +140,7 @@ def _video_source(path: str) -> FrameSource:
 
     def frames() -> Iterator[Frame]:
         reader = _Reader(source, count or 0)
-        with media.opencv_path(path) as name:
+        with media_files.opencv_path(path) as name:
             for frame in reader.read(cv2.VideoCapture(name)):
                 yield frame
         if count and reader.next_index < count:

@@ -5,8 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fanet.core.onnx_graph import parse_model
-from fanet.runtime.trt.conformance import (
+from fanet.conformance.check import (
     NUMERICS,
     REJECTED,
     ConformanceError,
@@ -14,7 +13,8 @@ from fanet.runtime.trt.conformance import (
     check_graph,
     require_conformance,
 )
-from fanet.runtime.trt.rules import generation, versions_for_opset
+from fanet.conformance.rules import generation, versions_for_opset
+from fanet.core.onnx_graph import parse_model
 
 V82, V86, V100, V110 = (8, 2), (8, 6), (10, 0), (11, 0)
 FLOAT = TensorProto.FLOAT

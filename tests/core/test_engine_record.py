@@ -2,7 +2,7 @@
 
 import pytest
 
-from fanet.runtime.trt.engine_record import (
+from fanet.core.engine_record import (
     EngineMismatchError,
     cache_key,
     check_record,

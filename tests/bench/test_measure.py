@@ -2,7 +2,7 @@
 machine's drift moves them alike, each row warmed up again (unmeasured) after another
 ran; each keeps its own statistics."""
 
-from fanet.runtime.benchmark import Budget, Probe, measure_together
+from fanet.bench.measure import Budget, Probe, measure_together
 
 
 def test_rows_and_metrics_are_measured_in_turn():

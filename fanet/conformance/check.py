@@ -2,7 +2,7 @@
 
 ONNX Runtime runs graphs TensorRT's parser rejects, so a graph ONNX Runtime accepts proves
 nothing about TensorRT. :func:`check_graph` reads a graph against the rules of one TensorRT
-version (``fanet.runtime.trt.rules``, built from the parser's own documentation, importers
+version (``fanet.conformance.rules``, built from the parser's own documentation, importers
 and ``NvInfer.h``) and lists every node that version would reject, or whose numerics it
 would change, with the op, the offending attribute or type, and the rule's source.
 ``fanet-export`` checks every graph it writes; ``fanet-build`` checks before parsing.
@@ -14,6 +14,14 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from fanet.conformance.rules import (
+    RESIZE_COORDINATES,
+    RESIZE_MODES,
+    RESIZE_NEAREST,
+    Generation,
+    Version,
+    generation,
+)
 from fanet.core.attention_islands import OVERFLOW_PRONE_OPS, IslandError, attention_islands
 from fanet.core.errors import FanetError
 from fanet.core.onnx_graph import (
@@ -31,14 +39,6 @@ from fanet.core.onnx_graph import (
     infer_dtypes,
     producers,
     read_model,
-)
-from fanet.runtime.trt.rules import (
-    RESIZE_COORDINATES,
-    RESIZE_MODES,
-    RESIZE_NEAREST,
-    Generation,
-    Version,
-    generation,
 )
 
 logger = logging.getLogger(__name__)

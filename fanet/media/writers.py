@@ -26,7 +26,7 @@ from fanet.core.files import (
     write_failure,
 )
 from fanet.core.labels import blend, colorize, train_id_to_id
-from fanet.core.media import opencv_path, write_png
+from fanet.core.media_files import opencv_path, write_png
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import logging
 import cv2
 import numpy as np
 
-from fanet.runtime.frames import open_frames
+from fanet.media.sources import open_frames
 
 
 class _FlakyStream:

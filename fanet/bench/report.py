@@ -8,10 +8,10 @@ import io
 import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from fanet.bench.measure import Budget
 from fanet.core import strict_json
 from fanet.core.errors import require
 from fanet.core.files import atomic_write
-from fanet.runtime.benchmark import Budget
 
 SCHEMA_ID = "fanet-bench/1"
 METRIC_TEXT = {

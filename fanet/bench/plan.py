@@ -14,27 +14,20 @@ import logging
 import os
 from typing import Any, List, NamedTuple, Optional, Tuple
 
+from fanet.bench.device_info import TegraStats, device_info
+from fanet.bench.measure import Budget, Probe, measure_together, probe
+from fanet.bench.report import BenchReport, BenchResult
+from fanet.core.engine_record import read_record
 from fanet.core.errors import ConfigError
 from fanet.core.host import import_host
 from fanet.core.identity import why_not_fanet
 from fanet.core.sidecar import read_sidecar
-from fanet.runtime.bench_report import BenchReport, BenchResult
-from fanet.runtime.benchmark import Budget, Probe, measure_together, probe
-from fanet.runtime.device_info import TegraStats, device_info
-from fanet.runtime.evaluation import (
-    LabelTable,
-    Pairs,
-    Predictor,
-    cityscapes_pairs,
-    evaluate,
-    label_table,
-    one_frame_each,
-)
+from fanet.evaluation.datasets import Pairs, cityscapes_pairs
+from fanet.evaluation.scoring import LabelTable, Predictor, evaluate, label_table, one_frame_each
 from fanet.runtime.graphs import graph_for
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
-from fanet.runtime.trt.engine_record import read_record
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import pytest
 from google.protobuf import text_format
 
 from fanet.cli.device import triton as fanet_triton
+from fanet.core.engine_record import write_record
 from fanet.core.sidecar import read_sidecar
-from fanet.runtime.triton import write_model
-from fanet.runtime.trt.engine_record import write_record
+from fanet.serving.triton import write_model
 
 from support.artefacts import host_artefact
 from support.commands import captured

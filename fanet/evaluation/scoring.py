@@ -1,110 +1,33 @@
 """Accuracy on labelled images: Cityscapes IoU per class, mIoU and pixel accuracy for any
 model the runtime runs (Python 3.6 compatible).
 
-Pairs come from a Cityscapes root (``leftImg8bit/<split>/*/*_leftImg8bit.png`` with
-``gtFine/<split>/*/*_gtFine_labelIds.png``) or from a folder of images and a folder of label
-PNGs matched by file stem. Cityscapes label IDs become the 19 train IDs (255: ignored)
-through the official table of the ``cityscapesscripts`` package. Scores follow its
-evaluation: a class's IoU is TP / (TP + FP + FN) over the pixels whose truth is not ignored,
-and classes that neither the truth nor a prediction holds are left out of the mean.
+Label PNGs hold Cityscapes label IDs, which become the 19 train IDs (255: ignored) through
+the Cityscapes table in ``fanet.core.labels`` (tested equal to ``cityscapesscripts``'), or
+train IDs already. Scores follow the official evaluation: a class's IoU is
+TP / (TP + FP + FN) over the pixels whose truth is not ignored, and classes that neither
+the truth nor a prediction holds are left out of the mean.
 
-Images without a label, labels of another size than their image and label IDs outside the
-table are skipped (or, for unknown IDs, ignored) and counted, never silently.
+Labels of another size than their image and label IDs outside the table are skipped (or,
+for unknown IDs, ignored) and counted, never silently.
 """
 
 import contextlib
 import logging
-import os
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional
 
 import numpy as np
 
-from fanet.core.errors import FanetError, require
-from fanet.core.labels import IGNORE
-from fanet.core.media import find_files, is_image_name, read_image
+from fanet.core.errors import FanetError
+from fanet.core.labels import IGNORE, LABELS, TRAIN_CLASSES
+from fanet.core.media_files import read_image
 from fanet.core.metrics import confusion_matrix
+from fanet.evaluation.datasets import LABEL_KINDS, Pair, Pairs
 
 logger = logging.getLogger(__name__)
 
-CITYSCAPES_IMAGE = "_leftImg8bit.png"
-CITYSCAPES_LABEL = "_gtFine_labelIds.png"
-LABEL_KINDS = ("label_ids", "train_ids")  # Cityscapes label IDs, or train IDs already
-LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds", "_trainIds", "_gtFine_trainIds")
-
 
 class EvaluationError(FanetError):
-    """Labelled data cannot be read or evaluated."""
-
-
-class Pair(NamedTuple):
-    name: str
-    image: str
-    label: str
-
-
-class Pairs(NamedTuple):
-    """Image/label pairs found, and the images found without a label."""
-
-    pairs: List[Pair]
-    unlabelled: List[str]
-
-
-def cityscapes_pairs(root: str, split: str = "val") -> Pairs:
-    """The pairs of a Cityscapes root's ``split``; ``EvaluationError`` for an empty one."""
-    images_dir = os.path.join(root, "leftImg8bit", split)
-    if not os.path.isdir(images_dir):
-        splits = os.path.join(root, "leftImg8bit")
-        found = sorted(os.listdir(splits)) if os.path.isdir(splits) else []
-        raise EvaluationError(
-            "{} has no leftImg8bit/{} folder (splits found: {})".format(
-                root, split, ", ".join(found) or "none: is it a Cityscapes root?"
-            )
-        )
-    images = find_files(images_dir, lambda name: name.endswith(CITYSCAPES_IMAGE))
-    if not images:
-        raise EvaluationError("no *{} images in {}".format(CITYSCAPES_IMAGE, images_dir))
-    pairs, unlabelled = [], []
-    for image in images:
-        folder, name = os.path.split(os.path.relpath(image, images_dir))
-        stem = name[: -len(CITYSCAPES_IMAGE)]
-        label = os.path.join(root, "gtFine", split, folder, stem + CITYSCAPES_LABEL)
-        if os.path.isfile(label):
-            pairs.append(Pair(stem, image, label))
-        else:
-            unlabelled.append(image)
-    return Pairs(pairs, unlabelled)
-
-
-def folder_pairs(images_dir: str, labels_dir: str) -> Pairs:
-    """Images and label PNGs matched by stem (label stems may end in ``_labelIds``,
-    ``_trainIds`` or ``_gtFine_labelIds``)."""
-    for folder in (images_dir, labels_dir):
-        if not os.path.isdir(folder):
-            raise EvaluationError("no such folder: {}".format(folder))
-    labels = {}
-    for path in find_files(labels_dir, lambda name: name.lower().endswith(".png")):
-        labels[_stem(path, LABEL_SUFFIXES)] = path
-    label_files = set(labels.values())  # the same folder may hold both
-    images = [p for p in find_files(images_dir, is_image_name) if p not in label_files]
-    if not images:
-        raise EvaluationError("no images in {}".format(images_dir))
-    pairs, unlabelled = [], []
-    for image in images:
-        stem = _stem(image, ("_leftImg8bit",))
-        if stem in labels:
-            pairs.append(Pair(stem, image, labels[stem]))
-        else:
-            unlabelled.append(image)
-    return Pairs(pairs, unlabelled)
-
-
-def _stem(path: str, suffixes: Tuple[str, ...]) -> str:
-    """The file's stem without the first of ``suffixes`` it ends in."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    for suffix in suffixes:
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
+    """Labelled data cannot be evaluated."""
 
 
 class LabelTable(NamedTuple):
@@ -118,23 +41,19 @@ class LabelTable(NamedTuple):
 
 
 def label_table(kind: str = "label_ids") -> LabelTable:
-    """The official Cityscapes table (``cityscapesscripts``); for ``train_ids``, 0-18 and
-    255 as they are."""
+    """The Cityscapes table for label-ID PNGs; for ``train_ids``, 0-18 and 255 as they are."""
     if kind not in LABEL_KINDS:
         raise EvaluationError("unknown label kind {!r}; choose label_ids or train_ids".format(kind))
-    labels = require("cityscapesscripts.helpers.labels", "eval").labels
-    names = [""] * 19
+    names = [label.name for label in TRAIN_CLASSES]
     lookup = np.full(256, IGNORE, np.uint8)
     known = np.zeros(256, bool)
-    for label in labels:
-        if 0 <= label.trainId < 19:
-            names[label.trainId] = label.name
-        if kind == "label_ids" and 0 <= label.id < 256:
+    if kind == "label_ids":
+        for label in LABELS:
             known[label.id] = True
-            lookup[label.id] = label.trainId if 0 <= label.trainId < 19 else IGNORE
-    if kind == "train_ids":
-        lookup[:19] = np.arange(19, dtype=np.uint8)
-        known[:19] = known[IGNORE] = True
+            lookup[label.id] = label.train_id
+    else:
+        lookup[: len(names)] = np.arange(len(names), dtype=np.uint8)
+        known[: len(names)] = known[IGNORE] = True
     return LabelTable(lookup, known, names, kind)
 
 

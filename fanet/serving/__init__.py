@@ -1,0 +1,1 @@
+"""Serving exports to other software: Triton model repositories (device side, Python 3.6)."""
