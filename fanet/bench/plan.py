@@ -9,7 +9,6 @@ reached by name: on a device without it they are a clear error.
 """
 
 import contextlib
-import glob
 import logging
 import os
 from typing import Any, List, NamedTuple, Optional, Tuple
@@ -17,6 +16,7 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 from fanet.bench.device_info import TegraStats, device_info
 from fanet.bench.measure import Budget, Probe, measure_together, probe
 from fanet.bench.report import BenchReport, BenchResult
+from fanet.core.artefact_set import ArtefactSet
 from fanet.core.engine_record import read_record
 from fanet.core.errors import ConfigError
 from fanet.core.host import import_host
@@ -24,7 +24,6 @@ from fanet.core.identity import why_not_fanet
 from fanet.core.sidecar import read_sidecar
 from fanet.evaluation.datasets import Pairs, cityscapes_pairs
 from fanet.evaluation.scoring import LabelTable, Predictor, evaluate, label_table, one_frame_each
-from fanet.runtime.graphs import graph_for
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -97,12 +96,9 @@ def _host_artefacts(needed_for: str) -> Any:
 
 
 def local_export() -> Optional[str]:
-    """An FP32 ONNX exported in the working directory, if any."""
-    for path in sorted(glob.glob("*.onnx")):
-        has_sidecar = os.path.isfile(os.path.splitext(path)[0] + ".json")
-        if has_sidecar and read_sidecar(path).precision == "fp32":
-            return path
-    return None
+    """The FP32 graph of the newest export in the working directory, if any."""
+    found = ArtefactSet.find(".")
+    return found.graph("fp32") if found else None
 
 
 def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
@@ -110,12 +106,11 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
     if request.engine:
         if row.backend != "tensorrt":
             raise ConfigError("--engine runs only with the tensorrt backend")
-        record = read_record(request.engine) or {}
-        if record.get("precision", row.precision) != row.precision:
+        record = read_record(request.engine)
+        built = record.precision if record else None
+        if built and built != row.precision:
             raise ConfigError(
-                "{} is a {} engine, not {}".format(
-                    request.engine, record.get("precision"), row.precision
-                )
+                "{} is a {} engine, not {}".format(request.engine, built, row.precision)
             )
         return request.engine
     if row.backend == "torch":
@@ -152,7 +147,7 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
 
 def onnx_variant(onnx: str, row: Row, size: Size) -> str:
     """The graph beside ``onnx`` that ``row`` runs, checked against ``size``."""
-    chosen = graph_for(onnx, row.backend, row.precision)
+    chosen = ArtefactSet.of(onnx).graph_for(row.backend, row.precision)
     fixed = read_sidecar(chosen).input_size
     if fixed and tuple(fixed) != tuple(size):
         raise ConfigError(

@@ -9,7 +9,6 @@ import struct
 from fanet.calibration.errors import CalibrationError
 from fanet.core import strict_json
 from fanet.core.files import atomic_write
-from fanet.core.sidecar import read_json_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +17,19 @@ INT8_MAX = 127.0
 CACHE_FORMAT = 1
 
 
+def ranges_made_from(path: str) -> str | None:
+    """The sha256 of the FP32 graph the range cache at ``path`` was computed on (None: no
+    readable cache; "": one that does not say)."""
+    record = strict_json.read_object(path)
+    if record is None:
+        return None
+    fingerprint = record.get("fingerprint")
+    return str(fingerprint.get("onnx_sha256") or "") if isinstance(fingerprint, dict) else ""
+
+
 def load_ranges(path: str, fingerprint: dict) -> Ranges | None:
     """Cached ranges from ``path`` if its fingerprint equals ``fingerprint``, else None."""
-    record = read_json_or_none(path)
+    record = strict_json.read_object(path)
     if record is None:
         return None
     if record.get("format") != CACHE_FORMAT or record.get("fingerprint") != fingerprint:

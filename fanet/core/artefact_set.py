@@ -1,153 +1,164 @@
-"""Files that belong together, written as one transaction (Python 3.6 compatible).
+"""An export's files as one object: its graphs, their sidecars, its calibration caches and
+the engines built from it (Python 3.6 compatible).
 
-An export writes graphs, sidecars and calibration caches that are only right side by
-side. ``ArtefactSet`` writes each to a temporary name beside its final one, under a lock
-on the set's stem, and renames them all into place in ``commit``; leaving the block
-without committing (an error, Ctrl-C, SIGTERM) removes the temporaries, so the folder
-keeps its previous set and gains no file. A rename that fails part way (a protected file,
-a full disk) puts the previous files back, so the set is never mixed. A run killed outright
-(SIGKILL, power loss) leaves temporaries that the next run in that folder removes once they
-are an hour old.
+``fanet-export`` writes, for a stem such as ``out/fanet18_512x1024``, the FP32 graph
+``out/fanet18_512x1024.onnx`` and beside it the graphs of other precisions (variants), each
+with a ``.json`` sidecar. ``ArtefactSet`` finds such a set in a folder or from any of its
+graphs, picks the graph a backend runs for a precision, checks that the set was made from
+one FP32 graph, and names what is missing and the command that makes it. Every command
+goes through it; ``fanet.core.set_writer`` writes a set.
 """
 
-import contextlib
+import glob
 import logging
 import os
-import shutil
-from typing import ContextManager, Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-from fanet.core.files import (
-    check_replaceable,
-    check_writable_folder,
-    publish,
-    remove_stale_parts,
-    temporary_beside,
-    write_failure,
-)
-from fanet.core.locks import file_lock
-from fanet.core.signals import signals_deferred
+from fanet.core.errors import ConfigError
+from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, sidecar_path
 
 logger = logging.getLogger(__name__)
 
+# The graphs one export writes, by variant. Each sidecar's ``consumer`` says who reads it:
+# ``_int8`` is TensorRT's Q/DQ form (FP32 float parts: weakly typed builds on 8.x-10.x),
+# ``_int8_fp16`` the same with FP16 float parts (strongly typed builds, opset >= 19),
+# ``_int8_onnxruntime`` the form ONNX Runtime's CPU provider runs as integer kernels.
+VARIANT_SUFFIXES = {
+    "fp32": "",
+    "fp16": "_fp16",
+    "int8": "_int8",
+    "int8_fp16": "_int8_fp16",
+    "int8_onnxruntime": "_int8_onnxruntime",
+}
+CONSUMERS = {
+    "fp32": "tensorrt, onnxruntime",
+    "fp16": "tensorrt (strongly typed), onnxruntime",
+    "int8": "tensorrt",
+    "int8_fp16": "tensorrt (strongly typed)",
+    "int8_onnxruntime": "onnxruntime",
+}
+EXPORT_FLAGS = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib-data DIR"}
 
-def stem_lock(stem: str) -> ContextManager[None]:
-    """The lock an ``ArtefactSet`` on ``stem`` holds (``out/.fanet18_512x1024.lock``);
-    re-entrant, so a caller may hold it around a check and the export it leads to."""
-    folder, name = os.path.split(os.path.abspath(stem))
-    return file_lock(os.path.join(folder, "." + name))
+
+def variant_for(backend: str, precision: str) -> str:
+    """The exported graph a ``backend`` runs for ``precision``."""
+    return "int8_onnxruntime" if backend == "onnxruntime" and precision == "int8" else precision
+
+
+def variant_of(onnx_path: str) -> str:
+    """``out/fanet18_512x1024_int8_fp16.onnx`` -> ``"int8_fp16"`` (``"fp32"`` for none)."""
+    stem = os.path.splitext(onnx_path)[0]
+    by_length = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
+    return next(variant for variant, suffix in by_length if stem.endswith(suffix))
 
 
 class ArtefactSet:
-    """``with ArtefactSet(stem) as files: write to files.stage(path) ...; files.commit()``.
+    """The files of the export at ``stem`` (``out/fanet18_512x1024``)."""
 
-    ``stem`` is the set's common path prefix (``out/fanet18_512x1024``): the lock is
-    ``out/.fanet18_512x1024.lock``. Existing read-only files are refused unless ``force``.
-    """
-
-    def __init__(self, stem: str, force: bool = False) -> None:
+    def __init__(self, stem: str) -> None:
         self.stem = stem
-        self.force = force
-        self._staged: Dict[str, str] = {}  # final path -> temporary
-        self._lock: Optional[contextlib.ExitStack] = None
-        self._committed = False
 
-    def __enter__(self) -> "ArtefactSet":
-        folder = os.path.dirname(os.path.abspath(self.stem))
-        check_writable_folder(folder)
-        stack = contextlib.ExitStack()
-        stack.enter_context(stem_lock(self.stem))
-        self._lock = stack
-        remove_stale_parts(folder)
-        return self
+    @classmethod
+    def of(cls, graph: str) -> "ArtefactSet":
+        """The set ``graph`` (any of its variants) belongs to."""
+        stem = os.path.splitext(graph)[0]
+        suffix = VARIANT_SUFFIXES[variant_of(graph)]
+        return cls(stem[: len(stem) - len(suffix)])
 
-    def __exit__(self, kind, error, traceback) -> None:
+    @classmethod
+    def find(cls, folder: str = ".") -> Optional["ArtefactSet"]:
+        """The newest export in ``folder`` (its FP32 graph's time; a tie goes to the first
+        name), or None."""
+        exports = [
+            path
+            for path in sorted(glob.glob(os.path.join(glob.escape(folder), "*.onnx")))
+            if os.path.isfile(sidecar_path(path)) and read_sidecar(path).precision == "fp32"
+        ]
+        if not exports:
+            return None
+        newest = max(exports, key=os.path.getmtime)  # max keeps the first of equals
+        found = cls.of(newest)
+        logger.info("model: %s (the newest export in %s)", newest, os.path.abspath(folder))
+        return found
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.stem)
+
+    def graph(self, variant: str) -> str:
+        """Where the ``variant`` graph is, or would be."""
+        return self.stem + VARIANT_SUFFIXES[variant] + ".onnx"
+
+    def graphs(self) -> Dict[str, str]:
+        """The graphs present, by variant (``{"fp32": ..., "int8": ...}``)."""
+        present = {variant: self.graph(variant) for variant in VARIANT_SUFFIXES}
+        return {variant: path for variant, path in present.items() if os.path.isfile(path)}
+
+    def sidecar(self, variant: str) -> Sidecar:
+        return read_sidecar(self.graph(variant))
+
+    @property
+    def tensorrt_cache(self) -> str:
+        """The INT8 calibration cache TensorRT's implicit calibration reads."""
+        return self.stem + "_int8.calib.cache"
+
+    @property
+    def ranges_cache(self) -> str:
+        """The calibration ranges ``fanet-export --int8`` keeps (unless --calib-cache)."""
+        return self.stem + "_int8.calib.json"
+
+    def engine(self, precision: str) -> str:
+        """Where ``fanet-build`` puts the set's engine of ``precision`` by default."""
+        return "{}_{}.engine".format(self.stem, precision)
+
+    def files(self) -> List[str]:
+        """Every file an export of this stem may write: graphs, sidecars, caches."""
+        graphs = [self.graph(variant) for variant in VARIANT_SUFFIXES]
+        caches = [self.tensorrt_cache, self.ranges_cache]
+        return graphs + [sidecar_path(graph) for graph in graphs] + caches
+
+    def graph_for(self, backend: str, precision: str) -> str:
+        """The graph ``backend`` runs for ``precision``. TensorRT builds every precision
+        from the set, so it gets the FP32 graph; ONNX Runtime runs the precision's own
+        graph (for INT8 its CPU form, else TensorRT's with a warning). A graph made from
+        another FP32 graph than the one beside is refused, as is a missing one, with the
+        export that makes it."""
+        graphs = self.graphs()
+        wanted = "fp32" if backend == "tensorrt" else variant_for(backend, precision)
+        if wanted == "int8_onnxruntime" and wanted not in graphs and "int8" in graphs:
+            logger.warning(
+                "no %s graph: running TensorRT's INT8 form (slower on ONNX Runtime)", wanted
+            )
+            wanted = "int8"
+        if wanted not in graphs:
+            raise ConfigError(
+                "no {} graph beside {}: run fanet-export{}".format(
+                    wanted, self.graph("fp32"), EXPORT_FLAGS.get(precision, "")
+                )
+            )
+        self.check(wanted)
+        return graphs[wanted]
+
+    def made_from(self, variant: str) -> Optional[str]:
+        """The sha256 of the FP32 graph the ``variant`` graph's sidecar says it was made
+        from (None: no sidecar, or one without that record)."""
+        if not os.path.isfile(sidecar_path(self.graph(variant))):
+            return None
         try:
-            if not self._committed:
-                self._discard()
-        finally:
-            if self._lock is not None:
-                self._lock.close()
-        if isinstance(error, OSError):
-            raise write_failure(error, self._last_path()) from None
+            return self.sidecar(variant).provenance.fp32_sha256
+        except MetadataError:
+            return None
 
-    def stage(self, path: str) -> str:
-        """A fresh temporary file that becomes ``path`` on commit; write the content there."""
-        path = os.path.abspath(path)
-        check_replaceable(path, self.force)
-        if path in self._staged:
-            return self._staged[path]
-        self._staged[path] = temporary_beside(path)
-        return self._staged[path]
-
-    def current(self, path: str) -> str:
-        """Where ``path``'s content is now: its temporary if staged, else ``path``."""
-        return self._staged.get(os.path.abspath(path), path)
-
-    def commit(self, obsolete: Iterable[str] = ()) -> None:
-        """Rename every staged file into place, then remove ``obsolete`` files of the
-        previous set (ones the new set does not replace and that no longer match it)."""
-        obsolete = [p for p in obsolete if os.path.abspath(p) not in self._staged]
-        for path in obsolete:
-            check_replaceable(path, self.force)
-        with signals_deferred():
-            replaced = []  # type: List[Tuple[str, Optional[str]]]
-            try:
-                for path, temporary in self._staged.items():
-                    replaced.append((path, _set_aside(path)))
-                    publish(temporary, path)
-            except OSError as exc:
-                _roll_back(replaced)
-                raise write_failure(exc, path) from None
-            self._committed = True
-            for _, previous in replaced:
-                if previous is not None:
-                    os.remove(previous)
-            for path in obsolete:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-                    logger.info("removed %s: it belonged to the previous export", path)
-
-    def _discard(self) -> None:
-        for temporary in self._staged.values():
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-
-    def _last_path(self) -> str:
-        return list(self._staged)[-1] if self._staged else self.stem
-
-
-def _set_aside(path: str) -> Optional[str]:
-    """A second name beside ``path`` for the file there now (a hard link, else a copy), so
-    it can be put back; ``path`` itself stays in place until the rename replaces it."""
-    if not os.path.lexists(path):
-        return None
-    previous = temporary_beside(path)
-    try:
-        os.replace(_linked(path, previous), previous)
-    except OSError:
-        os.remove(previous)
-        raise
-    return previous
-
-
-def _linked(path: str, beside: str) -> str:
-    """A new name for ``path``'s file next to ``beside`` (a copy where links fail)."""
-    link = beside + ".link"
-    try:
-        os.link(path, link)
-    except OSError:
-        shutil.copy2(path, link)
-    return link
-
-
-def _roll_back(replaced: List[Tuple[str, Optional[str]]]) -> None:
-    """Undo a commit that failed part way: each file set aside goes back in place, and
-    the new files published without a predecessor are removed."""
-    for path, previous in reversed(replaced):
-        with contextlib.suppress(OSError):
-            if previous is not None:
-                os.replace(previous, path)  # a no-op where both still name one file
-                if os.path.lexists(previous):
-                    os.remove(previous)
-            elif os.path.lexists(path):
-                os.remove(path)
+    def check(self, variant: str) -> None:
+        """Refuse a ``variant`` graph made from another FP32 graph than the one beside
+        (as far as both sidecars tell)."""
+        if variant == "fp32" or not os.path.isfile(sidecar_path(self.graph("fp32"))):
+            return
+        made_from = self.made_from(variant)
+        fp32 = self.sidecar("fp32").provenance.onnx_sha256
+        if made_from and fp32 and made_from != fp32:
+            raise ConfigError(
+                "{} was made from another FP32 graph than {}: export the set again".format(
+                    self.graph(variant), self.graph("fp32")
+                )
+            )

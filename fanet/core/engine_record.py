@@ -8,15 +8,12 @@ version, GPU name and compute capability, precision, input shapes and the ONNX h
 import hashlib
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from fanet.core import strict_json
 from fanet.core.errors import FanetError
 from fanet.core.files import atomic_write
-from fanet.core.sidecar import read_json_or_none
-
-# Fields that must equal this machine's before an engine is deserialised.
-MACHINE_FIELDS = ("tensorrt_version", "gpu_name", "compute_capability")
+from fanet.core.sidecar import MetadataError, Sidecar
 
 
 class EngineError(FanetError):
@@ -27,43 +24,126 @@ class EngineMismatchError(EngineError):
     """An engine was built for another TensorRT version or GPU."""
 
 
+class Machine(NamedTuple):
+    """What an engine is bound to: it runs only where all three are the same."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+
+
+_TYPES = {
+    "tensorrt_version": str,
+    "gpu_name": str,
+    "compute_capability": str,
+    "precision": str,
+    "onnx_path": str,
+    "onnx_sha256": str,
+    "input_shape": list,
+    "profile": dict,
+    "profiles": dict,
+    "builder_flags": list,
+    "strongly_typed": bool,
+    "implicit_int8": bool,
+    "workspace_mib": int,
+    "dla_core": int,
+    "fanet_version": str,
+}
+
+
+class EngineRecord(NamedTuple):
+    """``X.engine.json``: the machine an engine was built on, what it was built from and
+    how, and the sidecar of the graph it runs."""
+
+    tensorrt_version: Optional[str] = None
+    gpu_name: Optional[str] = None
+    compute_capability: Optional[str] = None
+    precision: Optional[str] = None
+    onnx_path: Optional[str] = None
+    onnx_sha256: Optional[str] = None
+    input_shape: Optional[List[int]] = None  # [1, 3, H, W]; None: dynamic
+    profile: Optional[Dict[str, List[int]]] = None  # the image input's min/opt/max
+    profiles: Optional[Dict[str, Dict[str, List[int]]]] = None  # every input's
+    builder_flags: Optional[List[str]] = None
+    strongly_typed: Optional[bool] = None
+    implicit_int8: Optional[bool] = None
+    workspace_mib: Optional[int] = None
+    dla_core: Optional[int] = None
+    fanet_version: Optional[str] = None
+    sidecar: Optional[Sidecar] = None
+
+    @property
+    def machine(self) -> Machine:
+        return Machine(
+            self.tensorrt_version or "", self.gpu_name or "", self.compute_capability or ""
+        )
+
+    def to_json(self) -> Dict[str, Any]:
+        record = {name: getattr(self, name) for name in _TYPES}
+        record["sidecar"] = self.sidecar.to_json() if self.sidecar is not None else None
+        return record
+
+    @classmethod
+    def from_json(cls, record: Dict[str, Any], origin: str) -> "EngineRecord":
+        """Validate a record; ``MetadataError`` names the first field of the wrong type."""
+        fields: Dict[str, Any] = {}
+        for name, kind in _TYPES.items():
+            value = record.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise MetadataError(
+                    "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
+                )
+            fields[name] = value
+        if record.get("sidecar") is not None:
+            if not isinstance(record["sidecar"], dict):
+                raise MetadataError("{}: sidecar must be an object".format(origin))
+            fields["sidecar"] = Sidecar.from_json(record["sidecar"], origin)
+        return cls(**fields)
+
+
 def record_path(engine_path: str) -> str:
     """``fanet18_fp16.engine`` -> ``fanet18_fp16.engine.json``."""
     return engine_path + ".json"
 
 
-def write_record(engine_path: str, record: Dict[str, Any], to: Optional[str] = None) -> None:
+def write_record(engine_path: str, record: EngineRecord, to: Optional[str] = None) -> None:
     """Write ``engine_path``'s record (to ``to`` instead, for a staged write)."""
     with atomic_write(to or record_path(engine_path), "w") as stream:
-        strict_json.dump(record, stream, indent=2, sort_keys=True)
+        strict_json.dump(record.to_json(), stream, indent=2, sort_keys=True)
         stream.write("\n")
 
 
-def read_record(engine_path: str) -> Optional[Dict[str, Any]]:
-    """The engine's record, or None when there is none."""
-    return read_json_or_none(record_path(engine_path))
+def read_record(engine_path: str) -> Optional[EngineRecord]:
+    """The engine's record, validated; None where there is none or it is not JSON."""
+    path = record_path(engine_path)
+    loaded = strict_json.read_object(path)
+    return None if loaded is None else EngineRecord.from_json(loaded, path)
 
 
-def check_record(record: Optional[Dict[str, Any]], machine: Dict[str, Any], path: str) -> None:
-    """Raise ``EngineMismatchError`` naming the first field that differs from ``machine``."""
+def check_record(record: Optional[EngineRecord], machine: Machine, path: str) -> EngineRecord:
+    """``record``, or ``EngineMismatchError`` naming the first field that differs from
+    ``machine`` (or saying there is no record)."""
     if record is None:
         raise EngineMismatchError(
             "{} has no record {}: cannot tell which TensorRT and GPU built it; rebuild it "
             "with fanet-build".format(path, record_path(path))
         )
-    for field in MACHINE_FIELDS:
-        built, here = record.get(field), machine.get(field)
+    for field, built, here in zip(Machine._fields, record.machine, machine):
         if built != here:
             raise EngineMismatchError(
                 "{} was built for {} {!r}, this machine has {!r}: rebuild with fanet-build "
-                "(or rebuild=True / --rebuild)".format(path, field.replace("_", " "), built, here)
+                "(or rebuild=True / --rebuild)".format(
+                    path, field.replace("_", " "), built or None, here
+                )
             )
+    return record
 
 
-def cache_key(onnx_sha256: str, precision: str, shapes: Any, machine: Dict[str, Any]) -> str:
+def cache_key(onnx_sha256: str, precision: str, shapes: Any, machine: Machine) -> str:
     """A short stable key for the engine cache: ONNX, precision, shapes and machine."""
-    fields = [onnx_sha256, precision, json.dumps(shapes, sort_keys=True)]
-    fields += [str(machine.get(field)) for field in MACHINE_FIELDS]
+    fields = [onnx_sha256, precision, json.dumps(shapes, sort_keys=True)] + list(machine)
     return hashlib.sha256("|".join(fields).encode()).hexdigest()[:16]
 
 

@@ -10,7 +10,7 @@ import shutil
 import stat
 import tempfile
 import time
-from typing import IO, Iterator, List
+from typing import IO, Dict, Iterator, List, Tuple
 
 from fanet.core.errors import FanetError
 
@@ -142,13 +142,25 @@ def _current_umask() -> int:
     return mask
 
 
+def file_version(path: str) -> Tuple[str, int, int, int]:
+    """What tells one state of a file from another: its path, inode, size and mtime."""
+    info = os.stat(path)
+    return (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+_HASHED: Dict[Tuple[str, int, int, int], str] = {}
+
+
 def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file's bytes, computed once per version of the file."""
+    version = file_version(path)
+    if version not in _HASHED:
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        _HASHED[version] = digest.hexdigest()
+    return _HASHED[version]
 
 
 def check_writable_folder(folder: str) -> None:

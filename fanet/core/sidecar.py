@@ -14,7 +14,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from fanet.core import strict_json
 from fanet.core.errors import FanetError
-from fanet.core.files import atomic_write, sha256_file
+from fanet.core.files import atomic_write, file_version, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,67 @@ class StateTensor(NamedTuple):
         return dict(self._asdict(), shape=list(self.shape))
 
 
+PROVENANCE_TYPES: Dict[str, type] = {
+    "fp32_sha256": str,
+    "onnx_sha256": str,
+    "checkpoint_sha256": str,
+    "random_weights": bool,
+    "consumer": str,
+    "reference": str,
+    "agreement": dict,
+    "tensorrt_checked": list,
+    "io_dtype": str,
+}
+
+
+class Provenance(NamedTuple):
+    """Where a graph came from and how it was checked: the sidecar's other fields. What
+    only a precision's recipe writes (quantizer, calibration, float islands) is ``recipe``,
+    kept as written."""
+
+    fp32_sha256: Optional[str] = None  # the FP32 graph this one was made from
+    onnx_sha256: Optional[str] = None  # this graph
+    checkpoint_sha256: Optional[str] = None
+    random_weights: bool = False
+    consumer: Optional[str] = None  # who reads it: "tensorrt", "onnxruntime", ...
+    reference: Optional[str] = None  # what it was compared with: "pytorch", "fp32 onnx"
+    agreement: Dict[str, float] = {}
+    tensorrt_checked: Tuple[str, ...] = ()  # the TensorRT versions it conforms to
+    io_dtype: str = "float32"  # its image input and output (float16: --fp16-io)
+    recipe: Dict[str, Any] = {}
+
+    def to_json(self) -> Dict[str, Any]:
+        record = dict(self.recipe)
+        for name in PROVENANCE_TYPES:
+            value = getattr(self, name)
+            if value not in (None, (), {}):
+                record[name] = list(value) if isinstance(value, tuple) else value
+        return record
+
+    @classmethod
+    def from_json(cls, record: Dict[str, Any], origin: str) -> "Provenance":
+        fields: Dict[str, Any] = {}
+        for name, kind in PROVENANCE_TYPES.items():
+            value: Any = record.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                raise MetadataError(
+                    "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
+                )
+            fields[name] = tuple(value) if isinstance(value, list) else value
+        if fields.get("io_dtype", "float32") not in ("float32", "float16"):
+            raise MetadataError(
+                "{}: io_dtype must be float32 or float16, got {!r}".format(
+                    origin, fields["io_dtype"]
+                )
+            )
+        recipe = {k: v for k, v in record.items() if k not in PROVENANCE_TYPES}
+        return cls(recipe=recipe, **fields)
+
+
 class Sidecar(NamedTuple):
-    """What a graph needs to be fed and read; ``details`` holds the export's provenance
-    (agreement, calibration, checked TensorRT versions, hashes) as written."""
+    """What a graph needs to be fed and read, and where it came from (``provenance``)."""
 
     arch: str = "unknown"
     num_classes: int = 19
@@ -65,7 +123,7 @@ class Sidecar(NamedTuple):
     temporal: int = 1  # frames the attention spans (paper Sec. III-D); 1: single-frame
     temporal_reduce: Optional[str] = None  # "mean" or "sum" over the window
     state: Tuple[StateTensor, ...] = ()  # what a temporal graph carries between frames
-    details: Dict[str, Any] = {}
+    provenance: Provenance = Provenance()
 
     @property
     def output_tensor(self) -> str:
@@ -73,7 +131,7 @@ class Sidecar(NamedTuple):
 
     def to_json(self) -> Dict[str, Any]:
         """The flat JSON object written to disk."""
-        record = dict(self.details)
+        record = self.provenance.to_json()
         for name in ESSENTIAL_FIELDS:
             value = getattr(self, name)
             if name == "state":
@@ -89,14 +147,14 @@ class Sidecar(NamedTuple):
         for name in ESSENTIAL_FIELDS:
             if name in record and record[name] is not None:
                 fields[name] = _checked(name, record[name], origin)
-        details = {k: v for k, v in record.items() if k not in ESSENTIAL_FIELDS}
+        others = {k: v for k, v in record.items() if k not in ESSENTIAL_FIELDS}
         if fields.get("temporal", 1) > 1 and not fields.get("state"):
             raise MetadataError(
                 "{}: temporal is {} but no state tensors are listed".format(
                     origin, fields["temporal"]
                 )
             )
-        return cls(details=details, **fields)
+        return cls(provenance=Provenance.from_json(others, origin), **fields)
 
     def props(self) -> Dict[str, str]:
         """The essentials as ONNX ``metadata_props`` (JSON-encoded values)."""
@@ -116,7 +174,7 @@ class Sidecar(NamedTuple):
         return cls.from_json(record, origin)
 
 
-ESSENTIAL_FIELDS = tuple(name for name in Sidecar._fields if name != "details")
+ESSENTIAL_FIELDS = tuple(name for name in Sidecar._fields if name != "provenance")
 _TYPES = {
     "arch": str,
     "num_classes": int,
@@ -205,31 +263,6 @@ def _state_tensor(entry: Any, origin: str) -> StateTensor:
     )
 
 
-# The graphs one export writes, by variant. Each sidecar's ``consumer`` says who reads it:
-# ``_int8`` is TensorRT's Q/DQ form (FP32 float parts: weakly typed builds on 8.x-10.x),
-# ``_int8_fp16`` the same with FP16 float parts (strongly typed builds, opset >= 19),
-# ``_int8_onnxruntime`` the form ONNX Runtime's CPU provider runs as integer kernels.
-VARIANT_SUFFIXES = {
-    "fp32": "",
-    "fp16": "_fp16",
-    "int8": "_int8",
-    "int8_fp16": "_int8_fp16",
-    "int8_onnxruntime": "_int8_onnxruntime",
-}
-CONSUMERS = {
-    "fp32": "tensorrt, onnxruntime",
-    "fp16": "tensorrt (strongly typed), onnxruntime",
-    "int8": "tensorrt",
-    "int8_fp16": "tensorrt (strongly typed)",
-    "int8_onnxruntime": "onnxruntime",
-}
-
-
-def variant_for(backend: str, precision: str) -> str:
-    """The exported graph a ``backend`` runs for ``precision``."""
-    return "int8_onnxruntime" if backend == "onnxruntime" and precision == "int8" else precision
-
-
 def sidecar_path(model_path: str) -> str:
     """``fanet18.onnx`` -> ``fanet18.json``."""
     return os.path.splitext(model_path)[0] + ".json"
@@ -244,12 +277,23 @@ def write_sidecar(model_path: str, sidecar: Sidecar, to: Optional[str] = None) -
     return path
 
 
+_READ: Dict[Tuple[str, int, int, int], Sidecar] = {}
+
+
 def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
-    """The sidecar of ``model_path``; else the ``fanet.*`` metadata of an ONNX; else the
-    defaults with a warning (``MetadataError`` instead when ``required``)."""
+    """The sidecar of ``model_path`` (read and validated once per version of the file);
+    else the ``fanet.*`` metadata of an ONNX; else the defaults with a warning
+    (``MetadataError`` instead when ``required``)."""
     path = sidecar_path(model_path)
     if not os.path.isfile(path):
         return _sidecar_from_onnx(model_path, path, required)
+    version = file_version(path)
+    if version not in _READ:
+        _READ[version] = _read_file(path)
+    return _READ[version]
+
+
+def _read_file(path: str) -> Sidecar:
     try:
         with open(path) as stream:
             loaded = json.load(stream)
@@ -262,7 +306,7 @@ def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
 
 def verify_sidecar(model_path: str, sidecar: Sidecar, model_sha256: Optional[str] = None) -> None:
     """Raise ``MetadataError`` when the sidecar records another graph's hash."""
-    recorded = sidecar.details.get("onnx_sha256")
+    recorded = sidecar.provenance.onnx_sha256
     if not recorded:
         return
     actual = model_sha256 or sha256_file(model_path)
@@ -292,38 +336,3 @@ def _sidecar_from_onnx(model_path: str, path: str, required: bool) -> Sidecar:
         "no sidecar %s: assuming ImageNet normalisation, 19 classes, logits at 1/8", path
     )
     return Sidecar()
-
-
-def read_json_or_none(path: str) -> Optional[Dict[str, Any]]:
-    """A JSON object from ``path``, or None when the file is missing or unreadable."""
-    try:
-        with open(path) as stream:
-            loaded = json.load(stream)
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
-def variant_of(onnx_path: str) -> str:
-    """``out/fanet18_512x1024_int8_fp16.onnx`` -> ``"int8_fp16"`` (``"fp32"`` for none)."""
-    stem = os.path.splitext(onnx_path)[0]
-    by_length = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
-    return next(variant for variant, suffix in by_length if stem.endswith(suffix))
-
-
-def export_stem(onnx_path: str) -> str:
-    """``out/fanet18_512x1024_fp16.onnx`` -> ``out/fanet18_512x1024``."""
-    stem = os.path.splitext(onnx_path)[0]
-    suffix = VARIANT_SUFFIXES[variant_of(onnx_path)]
-    return stem[: len(stem) - len(suffix)]
-
-
-def onnx_variants(onnx_path: str) -> Dict[str, str]:
-    """The exported precisions beside ``onnx_path``: {"fp32": ..., "fp16": ..., "int8": ...}."""
-    stem = export_stem(onnx_path)
-    found = {}
-    for variant, suffix in VARIANT_SUFFIXES.items():
-        candidate = stem + suffix + ".onnx"
-        if os.path.isfile(candidate):
-            found[variant] = candidate
-    return found

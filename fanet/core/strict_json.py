@@ -4,7 +4,7 @@ that is not finite is written as ``null`` (Python 3.6 compatible)."""
 
 import json
 import math
-from typing import IO, Any
+from typing import IO, Any, Dict, Optional
 
 
 def finite_or_null(value: Any) -> Any:
@@ -26,3 +26,14 @@ def dumps(value: Any, **options: Any) -> str:
 def dump(value: Any, stream: IO[str], **options: Any) -> None:
     """``json.dump`` that writes strict JSON (see the module docstring)."""
     json.dump(finite_or_null(value), stream, allow_nan=False, **options)
+
+
+def read_object(path: str) -> Optional[Dict[str, Any]]:
+    """The JSON object in ``path``; None when the file is missing, unreadable or holds
+    something else (each record's reader says what that means for its kind)."""
+    try:
+        with open(path) as stream:
+            loaded = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None

@@ -12,14 +12,10 @@ import shutil
 import tempfile
 
 from fanet import __version__
-from fanet.core.artefact_set import stem_lock
+from fanet.core.artefact_set import ArtefactSet, variant_for
 from fanet.core.files import sha256_file
-from fanet.core.sidecar import (
-    VARIANT_SUFFIXES,
-    read_json_or_none,
-    sidecar_path,
-    variant_for,
-)
+from fanet.core.set_writer import stem_lock
+from fanet.core.sidecar import MetadataError, read_sidecar, sidecar_path
 from fanet.core.synthetic import write_cityscapes
 from fanet.export.pipeline import ExportConfig, run_export
 from fanet.model import random_model
@@ -48,16 +44,25 @@ def bench_onnx(
     """
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
     name = f"{tag}_{size[0]}x{size[1]}" + (f"_t{temporal}" if temporal > 1 else "")
-    variant = variant_for("onnxruntime", precision)
-    path = os.path.join(work_dir, name + VARIANT_SUFFIXES[variant] + ".onnx")
-    with stem_lock(os.path.join(work_dir, name)):  # the lock run_export takes too
-        sidecar = read_json_or_none(sidecar_path(path))
-        if os.path.isfile(path) and sidecar and sidecar.get("fanet_version") == __version__:
+    artefacts = ArtefactSet(os.path.join(work_dir, name))
+    path = artefacts.graph(variant_for("onnxruntime", precision))
+    with stem_lock(artefacts.stem):  # the lock run_export takes too
+        if _current(path):
             return path
         if precision == "int8" and calib_data is None:
             calib_data = _synthetic_calibration(work_dir, size)
         _export(weights, arch, size, precision, work_dir, calib_data, name, temporal)
     return path
+
+
+def _current(path: str) -> bool:
+    """Whether ``path`` is an export this version of fanet wrote."""
+    if not (os.path.isfile(path) and os.path.isfile(sidecar_path(path))):
+        return False
+    try:
+        return read_sidecar(path).fanet_version == __version__
+    except MetadataError:
+        return False
 
 
 def _export(weights, arch, size, precision, work_dir, calib_data, name, temporal) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -74,20 +75,27 @@ class DeployableFANet(nn.Module):
         return (result, *following) if following else result
 
 
+@dataclass(frozen=True)
+class GraphForm:
+    """The form of an exported graph: ``size=None`` makes height and width dynamic,
+    ``dynamic_batch`` the batch axis of every input and output."""
+
+    size: tuple[int, int] | None
+    opset: int = 17
+    output: str = "logits"  # or "labels"
+    full_res: bool = False  # labels at the input's size (else 1/8)
+    window: int = 1  # frames the attention spans
+    reduce: str = "mean"  # over the window: "mean" or "sum"
+    dynamic_batch: bool = False
+
+
 def export_onnx(
     model: FANet,
     path: str,
-    size: tuple[int, int] | None,
-    opset: int = 17,
-    output: str = "logits",
-    full_res: bool = False,
+    form: GraphForm,
     prepare: Callable[[onnx.ModelProto], None] | None = None,
-    window: int = 1,
-    reduce: str = "mean",
-    dynamic_batch: bool = False,
 ) -> None:
-    """Write ``model`` as ONNX to ``path``; ``size=None`` makes height and width dynamic,
-    ``dynamic_batch`` the batch axis of every input and output.
+    """Write ``model`` as ONNX of ``form`` to ``path``.
 
     The graph's input is ``input`` (1 x 3 x H x W float32, normalised RGB); its output is
     ``logits`` (1 x classes x H/8 x W/8 float32) or ``labels`` (int32). A ``window`` of
@@ -98,9 +106,10 @@ def export_onnx(
     """
     import onnx  # noqa: F811  (lazy: importing this module does not need onnx)
 
+    size, opset, output = form.size, form.opset, form.output
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; choose 13..20 (13 for TensorRT 8.2)")
-    deployable = DeployableFANet(model, output, full_res, window, reduce).eval()
+    deployable = DeployableFANet(model, output, form.full_res, form.window, form.reduce).eval()
     height, width = size or DYNAMIC_EXAMPLE_SIZE
     example = torch.zeros(1, 3, height, width)
     examples = (example, *deployable.initial_state(example))
@@ -113,7 +122,7 @@ def export_onnx(
         dynamic_axes[output] = {2: "out_height", 3: "out_width"}
         if output == "labels":
             dynamic_axes[output] = {1: "out_height", 2: "out_width"}
-    if dynamic_batch:
+    if form.dynamic_batch:
         for axes in dynamic_axes.values():
             axes[0] = "batch"
     with warnings.catch_warnings(), torch.no_grad():

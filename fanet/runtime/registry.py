@@ -10,14 +10,14 @@ import importlib
 import logging
 import os
 from types import ModuleType
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Type
 
+from fanet.core.artefact_set import ArtefactSet, variant_of
 from fanet.core.engine_record import read_record, record_path
 from fanet.core.errors import ConfigError, MissingDependencyError
 from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
 from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
-from fanet.runtime.graphs import graph_for
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
 from fanet.runtime.trt.versions import installed_tensorrt_version
 
@@ -206,7 +206,7 @@ def _engine_sidecar(path: str) -> Sidecar:
     """The sidecar an engine's record holds (``fanet-build`` writes it); ``MetadataError``
     where there is no readable record, or it holds none."""
     record_file = record_path(path)
-    record: Optional[Dict[str, Any]] = read_record(path)
+    record = read_record(path)
     if record is None:
         raise MetadataError(
             "{} has no readable record {}: fanet-build writes one beside each engine (a file "
@@ -214,21 +214,21 @@ def _engine_sidecar(path: str) -> Sidecar:
                 path, record_file
             )
         )
-    if not isinstance(record.get("sidecar"), dict):
+    if record.sidecar is None:
         raise MetadataError(
             "{} holds no sidecar: rebuild the engine with fanet-build".format(record_file)
         )
-    return Sidecar.from_json(record["sidecar"], record_file)
+    return record.sidecar
 
 
 def resolve_model(model: Any, backend: str, precision: Optional[str]) -> Any:
     """What ``backend`` opens for ``model`` at ``precision``: for an ONNX, its sibling graph
-    of that precision (``fanet.runtime.graphs.graph_for``); else ``model`` itself."""
+    of that precision in its ``ArtefactSet`` (None: the graph given); else ``model``."""
     if not is_path(model):
         return model
     path = os.fspath(model)
-    if os.path.splitext(path)[1].lower() in ONNX_SUFFIXES:
-        return graph_for(path, backend, precision)
+    if precision is not None and os.path.splitext(path)[1].lower() in ONNX_SUFFIXES:
+        return ArtefactSet.of(path).graph_for(backend, precision)
     return path
 
 
@@ -237,8 +237,10 @@ def sidecar_for(model: Any, backend: Optional[Backend] = None) -> Sidecar:
     the opened ``backend``'s own (classes, temporal state) for checkpoints and modules."""
     suffix = os.path.splitext(os.fspath(model))[1].lower() if is_path(model) else MODULE
     if suffix in ONNX_SUFFIXES:
-        sidecar = read_sidecar(os.fspath(model))
-        verify_sidecar(os.fspath(model), sidecar)
+        path = os.fspath(model)
+        ArtefactSet.of(path).check(variant_of(path))
+        sidecar = read_sidecar(path)
+        verify_sidecar(path, sidecar)
         return sidecar
     if suffix in ENGINE_SUFFIXES:
         return _engine_sidecar(os.fspath(model))

@@ -54,7 +54,7 @@ def config_text(model: TritonModel) -> str:
     batched = sidecar.max_batch > 1
     lead = [] if batched else [1]  # a fixed batch of one is part of the shape
     height, width = sidecar.input_size or (-1, -1)
-    io_dtype = "float16" if sidecar.details.get("io_dtype") == "float16" else "float32"
+    io_dtype = sidecar.provenance.io_dtype
     lines = [
         'name: "{}"'.format(model.name),
         'platform: "{}"'.format(model.platform),

@@ -1,112 +1,72 @@
-"""ArtefactSet: all files appear together or none does, and the previous set survives."""
+"""An export's files as one object: found in a folder, the graph each backend runs, the
+made-from check, and what is missing named with the export that makes it."""
 
-import errno
+import logging
 import os
-import signal
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from fanet.core import artefact_set
-from fanet.core.artefact_set import ArtefactSet
-from fanet.core.files import OutputError
+from fanet.core.artefact_set import ArtefactSet, variant_of
+from fanet.core.errors import ConfigError
+from fanet.core.sidecar import Provenance, Sidecar, write_sidecar
 
 
-def _write(path: str, text: str) -> None:
-    with open(path, "w") as stream:
-        stream.write(text)
+def _export(folder, stem, variants, fp32_sha="aa", made_from="aa"):
+    """Graph files (their bytes do not matter here) with sidecars saying what made them."""
+    for variant, suffix in variants:
+        graph = str(folder / (stem + suffix + ".onnx"))
+        with open(graph, "wb") as stream:
+            stream.write(b"graph")
+        precision = "fp32" if variant == "fp32" else variant.split("_")[0]
+        provenance = Provenance(
+            onnx_sha256=fp32_sha if variant == "fp32" else "bb",
+            fp32_sha256=fp32_sha if variant == "fp32" else made_from,
+        )
+        write_sidecar(graph, Sidecar(precision=precision, provenance=provenance))
+    return ArtefactSet(str(folder / stem))
 
 
-def _contents(folder) -> dict:
-    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
+FP32_INT8 = [("fp32", ""), ("int8", "_int8")]
 
 
-def _previous_set(folder) -> dict:
-    (folder / "m.onnx").write_text("old graph")
-    (folder / "m.json").write_text("old sidecar")
-    return _contents(folder)
+def test_each_backend_gets_its_graph_of_a_precision(tmp_path, caplog):
+    found = _export(tmp_path, "m", FP32_INT8 + [("fp16", "_fp16")])
+    assert found.graph_for("tensorrt", "int8") == str(tmp_path / "m.onnx")
+    assert found.graph_for("onnxruntime", "fp16") == str(tmp_path / "m_fp16.onnx")
+    with caplog.at_level(logging.WARNING):
+        assert found.graph_for("onnxruntime", "int8") == str(tmp_path / "m_int8.onnx")
+    assert "running TensorRT's INT8 form" in caplog.text
 
 
-def test_commit_renames_every_file_and_removes_obsolete_ones(tmp_path):
-    _previous_set(tmp_path)
-    (tmp_path / "m_int8.onnx").write_text("made from the old graph")
-    with ArtefactSet(str(tmp_path / "m")) as files:
-        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
-        _write(files.stage(str(tmp_path / "m.json")), "new sidecar")
-        assert _contents(tmp_path)["m.onnx"] == "old graph"  # nothing visible before commit
-        assert Path(files.current(str(tmp_path / "m.onnx"))).read_text() == "new graph"
-        files.commit(obsolete=[str(tmp_path / "m_int8.onnx"), str(tmp_path / "m.onnx")])
-    assert _contents(tmp_path) == {"m.json": "new sidecar", "m.onnx": "new graph"}
+def test_a_missing_graph_names_the_export_that_makes_it(tmp_path):
+    found = _export(tmp_path, "m", [("fp32", "")])
+    with pytest.raises(
+        ConfigError, match=r"no fp16 graph beside .*m\.onnx: run fanet-export --fp16"
+    ):
+        found.graph_for("onnxruntime", "fp16")
 
 
-@pytest.mark.parametrize("failure", [ValueError("bad graph"), KeyboardInterrupt()])
-def test_a_failure_keeps_the_previous_set_and_adds_no_file(tmp_path, failure):
-    before = _previous_set(tmp_path)
-    with pytest.raises(type(failure)), ArtefactSet(str(tmp_path / "m")) as files:
-        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
-        _write(files.stage(str(tmp_path / "m_fp16.onnx")), "new fp16 graph")
-        raise failure
-    assert _contents(tmp_path) == before
+def test_a_graph_made_from_another_fp32_graph_is_refused(tmp_path):
+    found = _export(tmp_path, "m", FP32_INT8, fp32_sha="aa", made_from="cc")
+    assert found.made_from("int8") == "cc"
+    with pytest.raises(ConfigError, match="made from another FP32 graph"):
+        found.graph_for("onnxruntime", "int8")
 
 
-def test_a_write_error_is_one_line_naming_the_final_file(tmp_path):
-    before = _previous_set(tmp_path)
-    with pytest.raises(OutputError) as caught, ArtefactSet(str(tmp_path / "m")) as files:
-        files.stage(str(tmp_path / "m.onnx"))
-        raise OSError(errno.ENOSPC, "No space left on device")
-    assert str(caught.value).startswith(f"cannot write {tmp_path / 'm.onnx'}: No space left")
-    assert "MB free in" in str(caught.value)
-    assert _contents(tmp_path) == before
+def test_any_member_names_the_set_and_the_newest_export_is_found(tmp_path):
+    older = _export(tmp_path, "a", FP32_INT8)
+    past = time.time() - 60
+    os.utime(older.graph("fp32"), (past, past))
+    newer = _export(tmp_path, "b", [("fp32", "")])
+    assert ArtefactSet.of(str(tmp_path / "a_int8.onnx")).stem == older.stem
+    assert variant_of(str(tmp_path / "a_int8_fp16.onnx")) == "int8_fp16"
+    assert ArtefactSet.find(str(tmp_path)).stem == newer.stem
+    assert ArtefactSet.find(str(tmp_path / "nothing")) is None
 
 
-def test_read_only_files_are_refused_unless_forced(tmp_path):
-    _previous_set(tmp_path)
-    (tmp_path / "m.onnx").chmod(0o444)
-    with pytest.raises(OutputError, match="read-only"), ArtefactSet(str(tmp_path / "m")) as files:
-        files.stage(str(tmp_path / "m.onnx"))
-    with ArtefactSet(str(tmp_path / "m"), force=True) as files:
-        _write(files.stage(str(tmp_path / "m.onnx")), "new graph")
-        files.commit()
-    assert (tmp_path / "m.onnx").read_text() == "new graph"
-
-
-def test_a_signal_during_commit_waits_until_the_whole_set_is_in_place(tmp_path, monkeypatch):
-    renamed = []
-    publish = artefact_set.publish
-
-    def publish_then_signal(temporary, path):
-        publish(temporary, path)
-        renamed.append(path)
-        if len(renamed) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the first rename
-
-    monkeypatch.setattr(artefact_set, "publish", publish_then_signal)
-    other = threading.Thread(target=time.sleep, args=(2,), daemon=True)
-    other.start()  # a second thread, as ONNX Runtime's: a signal mask would not hold there
-    with pytest.raises(KeyboardInterrupt), ArtefactSet(str(tmp_path / "m")) as files:
-        for name in ("m.onnx", "m.json", "m_fp16.onnx"):
-            _write(files.stage(str(tmp_path / name)), name)
-        files.commit()
-    assert _contents(tmp_path) == {n: n for n in ("m.json", "m.onnx", "m_fp16.onnx")}
-
-
-def test_a_rename_that_fails_part_way_puts_the_previous_set_back(tmp_path, monkeypatch):
-    """The second rename fails (an immutable sidecar, a full disk): the first file, already
-    in place, goes back to its previous content, and nothing new is left."""
-    before = _previous_set(tmp_path)
-    publish = artefact_set.publish
-
-    def refuse_the_sidecar(temporary, path):
-        if path.endswith("m.json"):
-            raise PermissionError(errno.EPERM, "Operation not permitted", path)
-        publish(temporary, path)
-
-    monkeypatch.setattr(artefact_set, "publish", refuse_the_sidecar)
-    refused = pytest.raises(OutputError, match=r"cannot write .*m\.json: Operation not permitted")
-    with refused, ArtefactSet(str(tmp_path / "m")) as files:
-        for name in ("m.onnx", "m.json", "m_fp16.onnx"):
-            _write(files.stage(str(tmp_path / name)), "new " + name)
-        files.commit()
-    assert _contents(tmp_path) == before
+def test_the_files_of_a_set_include_its_caches_and_engines(tmp_path):
+    found = ArtefactSet(str(tmp_path / "m"))
+    assert found.tensorrt_cache in found.files() and found.ranges_cache in found.files()
+    assert str(tmp_path / "m_fp16.json") in found.files()
+    assert found.engine("fp16") == str(tmp_path / "m_fp16.engine")

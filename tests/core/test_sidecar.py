@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, write_sidecar
+from fanet.core.sidecar import MetadataError, Provenance, Sidecar, read_sidecar, write_sidecar
 
 WRITTEN = {
     "arch": "fanet34",
@@ -31,7 +31,19 @@ def test_json_round_trip_keeps_every_field(tmp_path):
     assert on_disk["output_name"] == "labels" and on_disk["input_name"] == "input"
     sidecar = read_sidecar(str(model))
     assert sidecar.input_size == (256, 512) and sidecar.mean == (0.5, 0.5, 0.5)
-    assert sidecar.details["tensorrt_checked"] == ["8.6", "10.3"]
+    assert sidecar.provenance.tensorrt_checked == ("8.6", "10.3")
+    assert sidecar.provenance.agreement == {"argmax_agreement": 0.998}
+
+
+def test_provenance_is_typed_and_keeps_what_a_recipe_adds(tmp_path):
+    recipe = {"quantizer": "q", "calibration": {"count": 4}}
+    sidecar = Sidecar.from_json(dict(WRITTEN, fp32_sha256="ab", io_dtype="float16", **recipe))
+    assert sidecar.provenance.fp32_sha256 == "ab" and sidecar.provenance.io_dtype == "float16"
+    assert sidecar.provenance.recipe == recipe
+    with pytest.raises(MetadataError, match="io_dtype must be float32 or float16"):
+        Sidecar.from_json(dict(WRITTEN, io_dtype="int8"))
+    with pytest.raises(MetadataError, match="fp32_sha256 must be str"):
+        Sidecar.from_json(dict(WRITTEN, fp32_sha256=12))
 
 
 def test_metadata_props_carry_the_essentials_only():
@@ -39,7 +51,10 @@ def test_metadata_props_carry_the_essentials_only():
     props = sidecar.props()
     assert all(key.startswith("fanet.") for key in props) and "fanet.agreement" not in props
     back = Sidecar.from_props(props, "m.onnx")
-    assert back._replace(details={}) == sidecar._replace(details={}, output_name="labels")
+    empty = Provenance()
+    assert back._replace(provenance=empty) == sidecar._replace(
+        provenance=empty, output_name="labels"
+    )
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def test_a_target_the_opset_does_not_serve_is_refused_before_anything_is_written
 
 def test_a_graph_tensorrt_would_reject_is_not_written(tmp_path, synthetic_cityscapes, monkeypatch):
     """Were the TensorRT form ONNX Runtime's default (INT32 biases), nothing is left behind."""
-    from fanet.export import pipeline
+    from fanet.export import recipes
     from fanet.export.int8 import quantize_qdq
 
     def onnxruntime_form(model, ranges):
@@ -123,7 +123,7 @@ def test_a_graph_tensorrt_would_reject_is_not_written(tmp_path, synthetic_citysc
         onnx.save(model, path)
         return quantize_qdq(path, ranges)
 
-    monkeypatch.setattr(pipeline, "quantize_for_tensorrt", onnxruntime_form)
+    monkeypatch.setattr(recipes, "quantize_for_tensorrt", onnxruntime_form)
     out = tmp_path / "out"
     out.mkdir()
     args = ["--random-weights", "--res", "64x128", "--int8", "--calib-count", "4"]

@@ -9,7 +9,7 @@ import torch
 from fanet.core.preprocess import preprocess
 from fanet.core.synthetic import render_scene
 from fanet.export.fp16 import attention_nodes, convert_to_fp16
-from fanet.export.onnx_export import export_onnx
+from fanet.export.onnx_export import GraphForm, export_onnx
 from fanet.model import create_model, model_from_checkpoint
 
 VALUE_SCALE = 8.0
@@ -51,7 +51,7 @@ def _session(model_proto):
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory, trained_checkpoint):
     path = tmp_path_factory.mktemp("fp16") / "fanet18_dynamic.onnx"
-    export_onnx(_large_attention_model(trained_checkpoint), str(path), None, 17)
+    export_onnx(_large_attention_model(trained_checkpoint), str(path), GraphForm(None, 17))
     fp32 = onnx.load(str(path))
     ours = convert_to_fp16(fp32, attention_nodes(fp32))
     naive = convert_to_fp16(fp32)
@@ -95,7 +95,7 @@ def test_naive_fp16_overflows_where_ours_does_not(graphs):
 
 def test_attention_products_stay_fp32_and_io_types(tmp_path):
     path = tmp_path / "small.onnx"
-    export_onnx(create_model("fanet18"), str(path), (64, 128), 13)
+    export_onnx(create_model("fanet18"), str(path), GraphForm((64, 128), 13))
     fp32 = onnx.load(str(path))
     for fp16_io, io_type in ((False, onnx.TensorProto.FLOAT), (True, onnx.TensorProto.FLOAT16)):
         converted = convert_to_fp16(fp32, attention_nodes(fp32), fp16_io=fp16_io)

@@ -6,7 +6,7 @@ import onnxruntime
 import pytest
 import torch
 
-from fanet.export.onnx_export import DeployableFANet, export_onnx
+from fanet.export.onnx_export import DeployableFANet, GraphForm, export_onnx
 from fanet.model import create_model, model_from_checkpoint
 
 
@@ -26,7 +26,7 @@ def golden_model(golden_fanet18):
 def test_fp32_graph_matches_pytorch(golden_model, tmp_path, opset, dynamic):
     model, x = golden_model
     path = tmp_path / "fanet18.onnx"
-    export_onnx(model, str(path), None if dynamic else x.shape[2:], opset)
+    export_onnx(model, str(path), GraphForm(None if dynamic else tuple(x.shape[2:]), opset))
     with torch.no_grad():
         reference = model(torch.from_numpy(x)).numpy()
     result = _run(path, x)
@@ -43,7 +43,7 @@ def test_fp32_graph_matches_pytorch(golden_model, tmp_path, opset, dynamic):
 def test_graph_is_folded_and_has_no_discarded_branches(golden_model, tmp_path):
     model, x = golden_model
     path = tmp_path / "fanet18.onnx"
-    export_onnx(model, str(path), x.shape[2:], 17)
+    export_onnx(model, str(path), GraphForm(tuple(x.shape[2:]), 17))
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == [
         "logits"
@@ -60,7 +60,7 @@ def test_labels_output_is_int32_argmax(tmp_path, full_res):
     torch.manual_seed(0)
     model = create_model("fanet18", num_classes=7)
     path = tmp_path / "labels.onnx"
-    export_onnx(model, str(path), (96, 160), 17, output="labels", full_res=full_res)
+    export_onnx(model, str(path), GraphForm((96, 160), 17, "labels", full_res))
     x = np.random.default_rng(1).standard_normal((1, 3, 96, 160)).astype(np.float32)
     labels = _run(path, x)
     with torch.no_grad():

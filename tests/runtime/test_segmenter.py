@@ -9,7 +9,7 @@ import pytest
 
 from fanet.core.errors import ConfigError
 from fanet.core.preprocess import ImageError
-from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, write_sidecar
+from fanet.core.sidecar import MetadataError, Provenance, Sidecar, read_sidecar, write_sidecar
 from fanet.core.synthetic import render_scene
 from fanet.runtime.backend import BackendError
 from fanet.runtime.segmenter import Segmenter
@@ -85,7 +85,7 @@ def test_lone_onnx_knows_its_essentials_from_metadata_props(exported_trained, tm
     essentials = ("arch", "num_classes", "input_size", "mean", "std", "precision", "input_name")
     for field in essentials + ("output_name", "opset", "fanet_version"):
         assert getattr(found, field) == getattr(expected, field), field
-    assert found.input_size == (128, 256) and found.details == {}
+    assert found.input_size == (128, 256) and found.provenance == Provenance()
     image, _ = render_scene(3, 128, 256)
     with Segmenter.from_file(lone, backend="onnxruntime") as lone_seg:  # noqa: SIM117 (3.6)
         with Segmenter.from_file(exported_trained, backend="onnxruntime") as full_seg:
@@ -261,7 +261,7 @@ def test_from_file_precision_picks_the_sibling_graph_as_the_cli_does():
     ]:
         with Segmenter.from_file(given, backend="onnxruntime", precision=precision) as seg:
             assert seg.backend.precision == (precision or "fp16")
-            assert seg.sidecar.details == read_sidecar(str(runs)).details
+            assert seg.sidecar.provenance == read_sidecar(str(runs)).provenance
     with pytest.raises(ConfigError, match="no fp16 graph beside .*: run fanet-export --fp16"):
         Segmenter.from_file(fp32_graph(host_artefact("temporal")), precision="fp16")
 

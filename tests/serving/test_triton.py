@@ -2,7 +2,6 @@
 matches the graph (static, dynamic sides, dynamic batch, temporal); folders that are not
 repositories are refused without --force."""
 
-import json
 import sys
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from google.protobuf import text_format
 
 from fanet.cli.device import triton as fanet_triton
-from fanet.core.engine_record import write_record
+from fanet.core.engine_record import EngineRecord, write_record
 from fanet.core.sidecar import read_sidecar
 from fanet.serving.triton import write_model
 
@@ -110,8 +109,8 @@ def test_a_temporal_export_gets_a_sequence_batcher_with_implicit_state(batched, 
 def test_an_engine_is_a_tensorrt_plan_with_its_records_sidecar(exported_trained, tmp_path):
     engine = tmp_path / "fanet18_128x256_fp16.engine"
     engine.write_bytes(b"serialized by TensorRT")
-    sidecar = json.loads(exported_trained.with_suffix(".json").read_text())
-    write_record(str(engine), {"precision": "fp16", "sidecar": sidecar})
+    sidecar = read_sidecar(str(exported_trained))
+    write_record(str(engine), EngineRecord(precision="fp16", sidecar=sidecar))
     assert fanet_triton.main(["--engine", str(engine), "-o", str(tmp_path / "repo"), "-q"]) == 0
     config = _config(tmp_path / "repo" / "fanet18_128x256_fp16")
     assert config.platform == "tensorrt_plan" and list(config.input[0].dims) == [1, 3, 128, 256]

@@ -348,6 +348,7 @@ TRT_MODULES = (
     "fanet.runtime.trt.backend",
     "fanet.runtime.trt.builder",
     "fanet.runtime.trt.engine_cache",
+    "fanet.runtime.trt.machine",
     "fanet.runtime.trt.precision",
 )
 # 8.2 (the Jetson Nano) is older than every manifest: its branch is checked against 8.4's.

@@ -6,9 +6,7 @@ latency for cameras and streams, and a summary at the end.
 """
 
 import argparse
-import glob
 import logging
-import os
 import time
 from typing import Any, List, Optional
 
@@ -101,29 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args: argparse.Namespace) -> str:
-    from fanet.runtime.graphs import graph_for
-    from fanet.runtime.registry import choose_backend
+    """The model file asked for, else the FP32 graph of the newest export here (the
+    Segmenter picks its sibling of ``--precision``)."""
+    from fanet.core.artefact_set import ArtefactSet
 
-    if args.engine or args.weights:
-        return args.engine or args.weights
-    onnx = args.onnx or _newest_export()
-    backend = choose_backend(".onnx").name if args.backend == "auto" else args.backend
-    return graph_for(onnx, backend, args.precision)
-
-
-def _newest_export() -> str:
-    from fanet.core.sidecar import read_json_or_none, sidecar_path
-
-    exports = [
-        path
-        for path in glob.glob("*.onnx")
-        if (read_json_or_none(sidecar_path(path)) or {}).get("precision") == "fp32"
-    ]
-    if not exports:
+    if args.engine or args.weights or args.onnx:
+        return args.engine or args.weights or args.onnx
+    found = ArtefactSet.find(".")
+    if found is None:
         raise ConfigError(
             "no model: pass --onnx, --engine or --weights, or run in an export folder"
         )
-    return max(exports, key=os.path.getmtime)
+    return found.graph("fp32")
 
 
 def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from fanet.core.artefact_set import ArtefactSet, variant_of
     from fanet.runtime.registry import sidecar_for
     from fanet.serving.triton import write_model
 
@@ -56,6 +57,8 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("{} not found: {}".format("ONNX file" if args.onnx else "engine", path))
     if os.path.getsize(path) == 0:
         raise ConfigError("{} is empty: not a model".format(path))
+    if args.onnx:
+        ArtefactSet.of(path).check(variant_of(path))
     folder = write_model(
         args.repository, path, sidecar_for(path), args.name, args.instances, args.kind, args.force
     )

@@ -19,6 +19,7 @@ from fanet.cli.common import (
     run_command,
 )
 from fanet.core import strict_json
+from fanet.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from fanet.export.pipeline import ExportConfig, ExportedFile
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
             "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
             "fanet-export --weights fanet18.pth --temporal 2 --fp16     # video: 2-frame attention",
+            "fanet-export --weights fanet18.pth --fp16 --build-engines  # engines for this GPU too",
         ],
     )
     model = parser.add_argument_group("model")
@@ -107,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--triton-repo",
         metavar="DIR",
         help="also add the FP32 graph to this Triton model repository (config.pbtxt)",
+    )
+    graph.add_argument(
+        "--build-engines",
+        action="store_true",
+        help="also build a TensorRT engine of each exported precision here (needs TensorRT "
+        "and the GPU the engines will run on; else run fanet-build on the device)",
     )
     temporal = parser.add_argument_group("video (spatial-temporal attention, paper Sec. III-D)")
     temporal.add_argument(
@@ -212,23 +220,23 @@ def _print_table(files: list[ExportedFile]) -> None:
     print("agreement: FP32 against PyTorch, FP16/INT8 against the FP32 graph (ONNX Runtime, CPU)")
 
 
-def _next_step(files: list[ExportedFile]) -> None:
+def _build_commands(files: list[ExportedFile]) -> str:
+    """The fanet-build commands that make an engine of each exported precision."""
+    precisions = {f.precision for f in files}
+    commands = [f"  fanet-build {files[0].path}"]
+    commands += [
+        f"  fanet-build {files[0].path} --{p}" for p in ("fp16", "int8") if p in precisions
+    ]
+    return "\n".join(commands)
+
+
+def _check_engines_buildable() -> None:
     from fanet.runtime.trt.versions import installed_tensorrt_version
 
-    if installed_tensorrt_version() is None:  # build the engines on the device instead
-        precisions = {f.precision for f in files}
-        commands = [f"  fanet-build {files[0].path}"]
-        commands += [
-            f"  fanet-build {files[0].path} --{p}" for p in ("fp16", "int8") if p in precisions
-        ]
-        print(
-            "\nTensorRT is not installed here. On the target device run:\n" + "\n".join(commands),
-            file=sys.stderr,
+    if installed_tensorrt_version() is None:
+        raise ConfigError(
+            "--build-engines needs TensorRT here: install it, or run fanet-build on the device"
         )
-        return
-    from fanet.runtime.trt.builder import build_for_exports
-
-    build_for_exports([f.path for f in files])
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -238,6 +246,8 @@ def _main(args: argparse.Namespace) -> int:
 
     if args.triton_repo:
         check_repository(args.triton_repo, args.force)  # before minutes of work
+    if args.build_engines:
+        _check_engines_buildable()
     files = run_export(config_from_args(args))
     if args.triton_repo:
         fp32 = files[0].path
@@ -247,7 +257,16 @@ def _main(args: argparse.Namespace) -> int:
         print(strict_json.dumps([vars(f) for f in files], indent=2))
     else:
         _print_table(files)
-    _next_step(files)
+    if args.build_engines:
+        from fanet.runtime.trt.builder import build_for_exports
+
+        for engine in build_for_exports(files[0].path):
+            print(f"engine: {engine}", file=sys.stderr)
+    else:
+        print(
+            "\nEngines are built on the device that runs them:\n" + _build_commands(files),
+            file=sys.stderr,
+        )
     return 0
 
 

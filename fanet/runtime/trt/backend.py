@@ -25,7 +25,8 @@ from fanet.runtime.trt.cuda import (
     load_cuda_api,
 )
 from fanet.runtime.trt.io_buffers import nbytes, resolve_shape, within_profile
-from fanet.runtime.trt.logger import create_runtime, machine_info
+from fanet.runtime.trt.logger import create_runtime
+from fanet.runtime.trt.machine import this_machine
 from fanet.runtime.trt.versions import parse_version, runtime_plan
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,7 @@ class TensorRTBackend(Backend):
         self._graph: Optional[CudaGraph] = None
         self._graph_shape: Optional[Tuple[Tuple[int, ...], ...]] = None
         self._plan = runtime_plan(parse_version(trt.__version__))
-        record = read_record(engine_path)
-        check_record(record, machine_info(self._cuda), engine_path)
+        self.record = check_record(read_record(engine_path), this_machine(self._cuda), engine_path)
         try:
             with open(engine_path, "rb") as stream:
                 data = stream.read()
@@ -120,10 +120,10 @@ class TensorRTBackend(Backend):
         self._tensors = self._describe_tensors()
         self._stream = Stream(self._cuda)
         self._cuda_graph = cuda_graph and self._plan.io_api == "named_tensors"
-        self._profile = (record or {}).get("profile")  # the image input's
-        self._image = ((record or {}).get("sidecar") or {}).get("input_name", "input")
+        self._profile = self.record.profile  # the image input's
+        self._image = self.record.sidecar.input_name if self.record.sidecar else "input"
         self.device = "cuda"
-        self.precision = (record or {}).get("precision", "fp32")
+        self.precision = self.record.precision or "fp32"
         self.input_specs = [self._spec(t) for t in self._tensors if t.is_input]
         self.output_specs = [self._spec(t) for t in self._tensors if not t.is_input]
 

@@ -15,20 +15,16 @@ from fanet import __version__
 from fanet.conformance.check import buildable_graph
 from fanet.core.artefact_set import ArtefactSet
 from fanet.core.attention_islands import IslandError, attention_islands
-from fanet.core.engine_record import EngineError, record_path, write_record
+from fanet.core.engine_record import EngineError, EngineRecord, record_path, write_record
 from fanet.core.errors import ConfigError
 from fanet.core.files import check_replaceable, sha256_file
 from fanet.core.onnx_graph import Graph
-from fanet.core.sidecar import (
-    Sidecar,
-    export_stem,
-    onnx_variants,
-    read_sidecar,
-    verify_sidecar,
-)
+from fanet.core.set_writer import SetWriter
+from fanet.core.sidecar import Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.options import BuildOptions, Size
 from fanet.runtime.trt.cuda import load_cuda_api
-from fanet.runtime.trt.logger import TRT_LOGGER, create_builder, machine_info
+from fanet.runtime.trt.logger import TRT_LOGGER, create_builder
+from fanet.runtime.trt.machine import this_machine
 from fanet.runtime.trt.precision import pin_fp32
 from fanet.runtime.trt.timing_cache import attach_timing_cache, merge_timing_cache
 from fanet.runtime.trt.versions import (
@@ -147,11 +143,12 @@ def build_engine(
 ) -> str:
     """Build an engine of ``precision`` from the export beside ``onnx_path``; returns its path."""
     version = parse_version(trt.__version__)
-    variants = onnx_variants(onnx_path)
+    exported = ArtefactSet.of(onnx_path)
+    variants = exported.graphs()
     if not variants:
         raise EngineError("ONNX file not found: {}".format(onnx_path))
     builder = create_builder()
-    machine = machine_info(load_cuda_api())  # before minutes of building, not after
+    machine = this_machine(load_cuda_api())  # before minutes of building, not after
     fast_int8 = fast_fp16 = True  # 11.x has no such queries: precision is in the graph
     if reports_fast_precisions(version):
         fast_int8, fast_fp16 = builder.platform_has_fast_int8, builder.platform_has_fast_fp16
@@ -159,6 +156,7 @@ def build_engine(
         version, precision, tuple(variants), options.implicit_int8, fast_int8, fast_fp16
     )
     source = variants[plan.onnx_variant]
+    exported.check(plan.onnx_variant)
     sidecar = read_sidecar(source)
     source_sha256 = sha256_file(source)
     verify_sidecar(source, sidecar, source_sha256)
@@ -178,7 +176,7 @@ def build_engine(
             version[1],
         )
     shapes = _profile_shapes(sidecar, options.profile)
-    engine_path = engine_path or "{}_{}.engine".format(export_stem(onnx_path), precision)
+    engine_path = engine_path or exported.engine(precision)
     for path in (engine_path, record_path(engine_path)):
         check_replaceable(path, options.force)  # before minutes of building, not after
 
@@ -202,7 +200,7 @@ def build_engine(
             )
         config.add_optimization_profile(optimization)
     if plan.implicit_calibration:
-        cache = export_stem(onnx_path) + "_int8.calib.cache"
+        cache = exported.tensorrt_cache
         if not os.path.isfile(cache):
             raise ConfigError(
                 "implicit INT8 needs {} (written by fanet-export --int8)".format(cache)
@@ -223,8 +221,8 @@ def build_engine(
     if serialized is None:
         raise EngineError("TensorRT failed to build the engine (see the log above)")
     logger.info("engine built in %.1f s", time.monotonic() - started)
-    record: Dict[str, Any] = dict(machine)
-    record.update(
+    record = EngineRecord(
+        *machine,
         precision=precision,
         onnx_path=os.path.abspath(source),
         onnx_sha256=source_sha256,
@@ -237,9 +235,9 @@ def build_engine(
         workspace_mib=options.workspace_mib,
         dla_core=options.dla_core,
         fanet_version=__version__,
-        sidecar=sidecar.to_json(),  # a JSON object (a NamedTuple would be written as a list)
+        sidecar=sidecar,
     )
-    with ArtefactSet(engine_path, options.force) as files:  # engine and record together
+    with SetWriter(engine_path, options.force) as files:  # engine and record together
         with open(files.stage(engine_path), "wb") as stream:
             stream.write(bytes(serialized))
         write_record(engine_path, record, to=files.stage(record_path(engine_path)))
@@ -258,11 +256,9 @@ def _pin_attention(network: "trt.INetworkDefinition", graph: Graph) -> None:
     logger.info("pinned %d layers of the fast attention to FP32", len(pinned))
 
 
-def build_for_exports(onnx_paths: List[str]) -> List[str]:
-    """Engines for every precision exported (called by fanet-export where TensorRT exists)."""
-    fp32 = onnx_paths[0]
-    built = []
-    for precision in ("fp32", "fp16", "int8"):
-        if precision == "fp32" or precision in onnx_variants(fp32):
-            built.append(build_engine(fp32, precision))
-    return built
+def build_for_exports(onnx_path: str) -> List[str]:
+    """Engines for every precision exported beside ``onnx_path`` (``fanet-export
+    --build-engines``)."""
+    variants = ArtefactSet.of(onnx_path).graphs()
+    precisions = [p for p in ("fp32", "fp16", "int8") if p == "fp32" or p in variants]
+    return [build_engine(onnx_path, precision) for precision in precisions]

@@ -8,9 +8,11 @@ from typing import Optional, Tuple
 from fanet.core.engine_record import (
     EngineError,
     EngineMismatchError,
+    EngineRecord,
     cache_key,
     default_cache_dir,
     read_record,
+    record_path,
 )
 from fanet.core.errors import ConfigError
 from fanet.core.files import sha256_file
@@ -19,7 +21,8 @@ from fanet.runtime.options import BuildOptions, Size, TensorRTOptions
 from fanet.runtime.trt.backend import TensorRTBackend
 from fanet.runtime.trt.builder import build_engine
 from fanet.runtime.trt.cuda import CudaApi, load_cuda_api
-from fanet.runtime.trt.logger import create_runtime, machine_info
+from fanet.runtime.trt.logger import create_runtime
+from fanet.runtime.trt.machine import this_machine
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +45,14 @@ def engine_for_onnx(
         size = (int(shape[0]), int(shape[1]))
         profile = (size, size, size)
     key = cache_key(
-        sha256_file(onnx_path), precision, [shape, profile], machine_info(cuda or load_cuda_api())
+        sha256_file(onnx_path), precision, [shape, profile], this_machine(cuda or load_cuda_api())
     )
     folder = cache_dir or default_cache_dir()
     engine_path = os.path.join(
         folder,
         "{}_{}_{}.engine".format(os.path.splitext(os.path.basename(onnx_path))[0], precision, key),
     )
-    if os.path.isfile(engine_path) and read_record(engine_path) is not None:
+    if os.path.isfile(engine_path) and os.path.isfile(record_path(engine_path)):
         logger.info("engine cache hit: %s", engine_path)
         return engine_path
     return build_engine(onnx_path, precision, engine_path, options._replace(profile=profile))
@@ -57,26 +60,25 @@ def engine_for_onnx(
 
 def rebuild_engine(engine_path: str) -> str:
     """Rebuild an engine for this machine from the ONNX and settings in its record."""
-    record = read_record(engine_path) or {}
-    onnx_path = record.get("onnx_path")
+    record = read_record(engine_path) or EngineRecord()
+    onnx_path = record.onnx_path
     if not onnx_path or not os.path.isfile(onnx_path):
         raise EngineError(
             "cannot rebuild {}: its ONNX ({}) is not here".format(engine_path, onnx_path)
         )
-    profile = record.get("profile")
     sizes: Optional[Tuple[Size, Size, Size]] = None
-    if profile:
+    if record.profile:
         minimum, optimum, maximum = (
-            (int(profile[k][2]), int(profile[k][3])) for k in ("min", "opt", "max")
+            (int(record.profile[k][2]), int(record.profile[k][3])) for k in ("min", "opt", "max")
         )
         sizes = (minimum, optimum, maximum)
     options = BuildOptions(
-        workspace_mib=record.get("workspace_mib"),
-        dla_core=record.get("dla_core"),
+        workspace_mib=record.workspace_mib,
+        dla_core=record.dla_core,
         profile=sizes,
-        implicit_int8=bool(record.get("implicit_int8")),
+        implicit_int8=bool(record.implicit_int8),
     )
-    return build_engine(onnx_path, record.get("precision", "fp32"), engine_path, options)
+    return build_engine(onnx_path, record.precision or "fp32", engine_path, options)
 
 
 def open_engine_backend(

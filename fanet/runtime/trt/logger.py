@@ -11,11 +11,11 @@ turn that into :class:`NoGpuError` carrying TensorRT's own reason.
 
 import contextlib
 import logging
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 import tensorrt as trt
 
-from fanet.runtime.trt.cuda import CudaApi, NoGpuError
+from fanet.runtime.trt.cuda import NoGpuError
 
 _NO_GPU_HINT = (
     "is the GPU visible here (Docker: --runtime nvidia / --gpus all) and does the driver "
@@ -100,9 +100,3 @@ def _reason(messages: List[Tuple[int, str]]) -> str:
     about_cuda = [msg for msg in serious if "CUDA" in msg]
     chosen = (about_cuda or serious or ["it logged no reason"])[-1]
     return chosen.split(". ")[0].strip().rstrip(".")  # the first sentence, without the URL
-
-
-def machine_info(cuda: CudaApi) -> Dict[str, str]:
-    """The fields an engine record must match: TensorRT version, GPU, compute capability."""
-    name, capability = cuda.device_properties()
-    return {"tensorrt_version": trt.__version__, "gpu_name": name, "compute_capability": capability}

@@ -144,14 +144,14 @@ def test_images_smaller_than_the_crop(tmp_path):
 
 def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):
     from fanet.core.synthetic import write_cityscapes
-    from fanet.export import pipeline
+    from fanet.export import recipes
 
     write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(64, 128))
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "calibrate_ranges", interrupted)
+    monkeypatch.setattr(recipes, "calibrate_ranges", interrupted)
     out = tmp_path / "out"
     code = main(_int8_args(tmp_path / "cs", out, "--calib-count", "2"))
     assert code == 130 and "interrupted" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fanet.core.engine_record import write_record
+from fanet.core.engine_record import EngineRecord, write_record
 
 from support.cuda_standins import CountingCuda, DeviceCopyCuda, SimulatedCuda
 from support.tensorrt_standin import TRT_MODULES, install_standin
@@ -38,8 +38,7 @@ def fake_engine(tmp_path):
         description = {"shape": list(shape), "state": [list(entry) for entry in state]}
         path.write_bytes(json.dumps(description).encode())
         name, capability = cuda.device_properties()
-        record = {"tensorrt_version": version, "gpu_name": name, "compute_capability": capability}
-        write_record(str(path), dict(record, precision="fp16", profile=None))
+        write_record(str(path), EngineRecord(version, name, capability, precision="fp16"))
         return str(path)
 
     return write
