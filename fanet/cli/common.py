@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 import threading
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from fanet.core.errors import FanetError
 from fanet.core.signals import imports_uninterrupted
@@ -134,18 +134,6 @@ def new_parser(prog: str, description: str, examples: Sequence[str]) -> argparse
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     return parser
-
-
-def progress_bar(
-    items: Iterable[Any], total: Optional[int], prog: str, unit: str, log: logging.Logger
-) -> Iterable[Any]:
-    """``items`` behind a tqdm bar with ETA on stderr (none with -q, or without tqdm)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    quiet = log.getEffectiveLevel() > logging.INFO
-    return tqdm(items, total=total, unit=unit, desc=prog, disable=quiet)
 
 
 def configure_logging(verbose: int, quiet: int) -> None:

@@ -12,7 +12,6 @@ synchronised BatchNorm (CUDA). Checkpoints resume the same loss curve.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from fanet.core.errors import ConfigError
 from fanet.core.files import check_writable_folder, remove_stale_parts, write_failure
 from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
+from fanet.core.progress import progress_bar
 from fanet.evaluation.datasets import LabelledData, Pairs, find_pairs
 from fanet.evaluation.scoring import Report, evaluate, label_table
 from fanet.model import create_model, load_imagenet_backbone, model_from_checkpoint
@@ -200,7 +200,7 @@ class _Run:
             if config.stop_after is None
             else min(config.iters, self.start + config.stop_after)
         )
-        progress = _progress(world.main, self.start, config.iters)
+        progress = progress_bar(config.iters, "it", "fanet-train", logger, self.start, world.main)
         batches = self._batches(self.start)
         started = time.monotonic()
         try:
@@ -440,25 +440,3 @@ def _log_line(config: TrainConfig, record: dict[str, Any]) -> None:
             stream.write(strict_json.dumps(record) + "\n")
     except OSError as exc:  # a full disk: one line naming the log
         raise write_failure(exc, path) from None
-
-
-class _Quiet:
-    def update(self, count: int) -> None:
-        pass
-
-    def set_postfix(self, **values: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(main: bool, done: int, total: int) -> Any:
-    """A tqdm bar with ETA on rank 0 (the others stay quiet)."""
-    if not main or logger.getEffectiveLevel() > logging.INFO:
-        return _Quiet()
-    with contextlib.suppress(ImportError):
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=done, unit="it", desc="fanet-train")
-    return _Quiet()

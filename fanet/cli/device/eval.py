@@ -13,9 +13,10 @@ import logging
 import os
 from typing import Any, List, Optional
 
-from fanet.cli.common import new_parser, positive_int, progress_bar, run_command
+from fanet.cli.common import new_parser, positive_int, run_command
 from fanet.core import strict_json
 from fanet.core.errors import ConfigError
+from fanet.core.progress import with_progress
 
 PROG = "fanet-eval"
 logger = logging.getLogger("fanet.cli.device.eval")
@@ -111,7 +112,7 @@ def column_names(paths: List[str]) -> List[str]:
 
 
 def _progress(items: Any, total: int) -> Any:
-    return progress_bar(items, total, PROG, "image", logger)
+    return with_progress(items, total, "image", PROG, logger)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -204,12 +204,9 @@ class _progress:
 
     def __enter__(self) -> "_progress":
         if not self.source.live:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return self
-            quiet = logger.getEffectiveLevel() > logging.INFO  # -q
-            self.bar = tqdm(total=self.source.count, unit="frame", desc=PROG, disable=quiet)
+            from fanet.core.progress import progress_bar
+
+            self.bar = progress_bar(self.source.count, "frame", PROG, logger)
         return self
 
     def update(self, stats: Any) -> None:
