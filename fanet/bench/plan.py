@@ -24,6 +24,7 @@ from fanet.core.identity import why_not_fanet
 from fanet.core.sidecar import read_sidecar
 from fanet.evaluation.datasets import Pairs, cityscapes_pairs
 from fanet.evaluation.scoring import LabelTable, Predictor, evaluate, label_table, one_frame_each
+from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions
 from fanet.runtime.registry import backend_entry, check_precision, choose_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -161,21 +162,14 @@ def onnx_variant(onnx: str, row: Row, size: Size) -> str:
 def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
     """A Segmenter for ``row`` at ``size``, with the row's backend options."""
     model = model_for(request, row, size)
-    options: dict = {}
-    if row.backend == "torch":
-        options = {"fuse": row.variant != "eager", "temporal": row.temporal or 1}
-        if row.variant != "eager":
-            options.update(channels_last=request.channels_last, cuda_graph=request.cuda_graph)
-    elif row.backend == "tensorrt":
-        options = {
-            "cuda_graph": request.cuda_graph,
-            "cache_dir": request.cache_dir,
-            "input_size": size,
-        }
-    elif request.threads:
-        options = {"threads": request.threads}
     device = None if row.backend == "tensorrt" else request.device
-    segmenter = Segmenter.from_file(model, row.backend, device, precision=row.precision, **options)
+    segmenter = Segmenter.from_file(
+        model,
+        row.backend,
+        device,
+        precision=row.precision,
+        typed_options=_options(request, row, size),
+    )
     try:
         name = model if isinstance(model, str) else row.label
         check_window(segmenter.sidecar.temporal, row.temporal, name, implicit=False)
@@ -185,6 +179,23 @@ def open_row(request: BenchRequest, row: Row, size: Size) -> Segmenter:
     if segmenter.input_size is None:  # dynamic graphs and checkpoints: the row's size
         segmenter.input_size = size
     return segmenter
+
+
+def _options(request: BenchRequest, row: Row, size: Size) -> Any:
+    """The options record of ``row``'s backend."""
+    if row.backend == "torch":
+        fused = row.variant != "eager"
+        return TorchOptions(
+            channels_last=request.channels_last and fused,
+            cuda_graph=request.cuda_graph and fused,
+            fuse=fused,
+            temporal=row.temporal or 1,
+        )
+    if row.backend == "tensorrt":
+        return TensorRTOptions(
+            cuda_graph=request.cuda_graph, cache_dir=request.cache_dir, input_size=size
+        )
+    return OnnxRuntimeOptions(threads=request.threads)
 
 
 def run_benchmark(

@@ -42,8 +42,19 @@ class TorchOptions(NamedTuple):
     temporal_reduce: str = "mean"
 
 
-def options_for(backend: str, kind: Type[Any], given: Dict[str, Any]) -> Any:
-    """``kind(**given)``, or a ``ConfigError`` naming the options ``backend`` takes."""
+def options_for(
+    backend: str, kind: Type[Any], given: Dict[str, Any], typed: Optional[Any] = None
+) -> Any:
+    """``typed`` where it is ``backend``'s record, else ``kind(**given)``; a ``ConfigError``
+    names the options ``backend`` takes."""
+    if typed is not None:
+        if given or not isinstance(typed, kind):
+            raise ConfigError(
+                "the {} backend takes a {} record or keyword options, not {}".format(
+                    backend, kind.__name__, type(typed).__name__ if not given else "both"
+                )
+            )
+        return typed
     unknown = sorted(set(given) - set(kind._fields))
     if unknown:
         raise ConfigError(

@@ -188,14 +188,16 @@ def open_model(
     backend: str = "auto",
     device: Optional[str] = None,
     precision: Optional[str] = None,
+    typed_options: Optional[Any] = None,
     **options: Any,
 ) -> Tuple[Any, Backend]:
     """``open_backend``, also returning what was opened: for an ONNX, the sibling graph of
-    ``precision`` (``resolve_model``), whose sidecar describes it."""
+    ``precision`` (``resolve_model``), whose sidecar describes it. The backend's options
+    come as keywords, or as its record (``typed_options``, ``fanet.runtime.options``)."""
     entry = choose_backend(model_kind(model), backend)
     if precision is not None:
         check_precision(entry, precision)
-    typed = options_for(entry.name, entry.options, options)
+    typed = options_for(entry.name, entry.options, options, typed_options)
     resolved = resolve_model(model, entry.name, precision)
     opened = entry.open(resolved, device, precision, typed)
     logger.info("backend: %s", opened.describe())
