@@ -135,15 +135,7 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
     if not request.weights:
         logger.warning("no model given and none exported here: RANDOM weights, speed only")
     precision = "fp32" if row.backend == "tensorrt" else row.precision
-    return artefacts.bench_onnx(
-        request.weights,
-        request.arch,
-        size,
-        precision,
-        request.work_dir,
-        request.calib_data,
-        row.temporal or 1,
-    )
+    return artefacts.bench_onnx(request, size, precision, row.temporal or 1)
 
 
 def onnx_variant(onnx: str, row: Row, size: Size) -> str:

@@ -9,7 +9,7 @@ Used for calibration without real images and by the tests (Python 3.6 compatible
 """
 
 import os
-from typing import List, Tuple
+from typing import Any, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -23,11 +23,17 @@ def _id(name: str) -> int:
     return LABEL_BY_NAME[name].id
 
 
-def _paint(image, labels, mask, name, base_bgr, rng, noise=18.0):
-    color = np.asarray(base_bgr, np.float32) + rng.normal(0, 12, 3)
-    texture = rng.normal(0, noise, (int(mask.sum()), 3))
-    image[mask] = np.clip(color + texture, 0, 255).astype(np.uint8)
-    labels[mask] = _id(name)
+class _Canvas(NamedTuple):
+    image: np.ndarray  # BGR
+    labels: np.ndarray  # label IDs
+    rng: np.random.Generator
+
+
+def _paint(canvas: _Canvas, mask: np.ndarray, name: str, base_bgr: Any, noise: float = 18) -> None:
+    color = np.asarray(base_bgr, np.float32) + canvas.rng.normal(0, 12, 3)
+    texture = canvas.rng.normal(0, noise, (int(mask.sum()), 3))
+    canvas.image[mask] = np.clip(color + texture, 0, 255).astype(np.uint8)
+    canvas.labels[mask] = _id(name)
 
 
 def render_scene(seed: int, height: int = 256, width: int = 512) -> Tuple[np.ndarray, np.ndarray]:
@@ -35,25 +41,26 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> Tuple[np.nda
     rng = np.random.default_rng(seed)
     image = np.zeros((height, width, 3), np.uint8)
     labels = np.zeros((height, width), np.uint8)
+    canvas = _Canvas(image, labels, rng)
     rows, cols = np.mgrid[0:height, 0:width]
     horizon = int(height * rng.uniform(0.38, 0.5))
-    _paint(image, labels, rows < horizon, "sky", (200, 150, 90), rng, noise=6)
+    _paint(canvas, rows < horizon, "sky", (200, 150, 90), noise=6)
     skyline = horizon - rng.integers(height // 8, height // 3, size=width // 16 + 1).repeat(16)
     building = (rows >= skyline[:width][None, :]) & (rows < horizon)
-    _paint(image, labels, building, "building", (80, 80, 85), rng)
+    _paint(canvas, building, "building", (80, 80, 85))
     windows = building & (rows % 12 < 5) & (cols % 14 < 6)
     image[windows] = np.clip(image[windows].astype(np.int16) + 60, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(1, 4)):  # trees
         cx, cy = int(rng.integers(0, width)), horizon - int(rng.integers(0, height // 6))
         radius = rng.integers(height // 12, height // 5)
         tree = (cols - cx) ** 2 + ((rows - cy) * 1.3) ** 2 < radius**2
-        _paint(image, labels, tree & (rows < horizon + 4), "vegetation", (40, 140, 60), rng, 30)
+        _paint(canvas, tree & (rows < horizon + 4), "vegetation", (40, 140, 60), 30)
     centre = width * rng.uniform(0.4, 0.6)
     half = (rows - horizon) * rng.uniform(0.9, 1.3) + width * 0.03
     ground = rows >= horizon
     road = ground & (np.abs(cols - centre) < half)
-    _paint(image, labels, ground & ~road, "sidewalk", (170, 150, 175), rng, 10)
-    _paint(image, labels, road, "road", (110, 90, 105), rng, 8)
+    _paint(canvas, ground & ~road, "sidewalk", (170, 150, 175), 10)
+    _paint(canvas, road, "road", (110, 90, 105), 8)
     marks = road & (np.abs(cols - centre) < 2 + (rows - horizon) * 0.02) & ((rows // 10) % 2 == 0)
     image[marks] = 235
     for _ in range(rng.integers(1, 4)):  # cars
@@ -62,7 +69,7 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> Tuple[np.nda
         car_w = int(car_h * rng.uniform(1.4, 2.0))
         left = int(np.clip(centre + rng.uniform(-1, 1) * half[bottom, 0] - car_w / 2, 0, width - 1))
         car = (rows > bottom - car_h) & (rows <= bottom) & (cols >= left) & (cols < left + car_w)
-        _paint(image, labels, car, "car", rng.integers(0, 255, 3), rng, 10)
+        _paint(canvas, car, "car", rng.integers(0, 255, 3), 10)
     for _ in range(rng.integers(0, 3)):  # persons
         bottom = int(rng.uniform(horizon + 5, height - 2))
         person_h = max(8, int((bottom - horizon) * 0.9))
@@ -73,7 +80,7 @@ def render_scene(seed: int, height: int = 256, width: int = 512) -> Tuple[np.nda
             & (rows <= bottom)
         )
         head = (cols - cx) ** 2 + (rows - (bottom - person_h * 0.88)) ** 2 < (person_h * 0.12) ** 2
-        _paint(image, labels, body | head, "person", (60, 40, 180), rng, 20)
+        _paint(canvas, body | head, "person", (60, 40, 180), 20)
     return image, labels
 
 

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 
 from fanet import __version__
+from fanet.bench.plan import BenchRequest
 from fanet.core.artefact_set import ArtefactSet, variant_for
 from fanet.core.files import sha256_file
 from fanet.core.set_writer import stem_lock
@@ -27,31 +28,42 @@ BENCH_CALIBRATION_CROPS = 16
 
 
 def bench_onnx(
-    weights: str | None,
-    arch: str | None,
-    size: tuple[int, int],
-    precision: str,
-    work_dir: str,
-    calib_data: str | None = None,
-    temporal: int = 1,
+    request: BenchRequest, size: tuple[int, int], precision: str, temporal: int = 1
 ) -> str:
-    """The ``precision`` ONNX of ``weights`` at ``size`` (attending to ``temporal``
-    frames), exported into ``work_dir`` once.
+    """The ``precision`` ONNX of ``request.weights`` (random weights of ``request.arch``
+    without) at ``size``, attending to ``temporal`` frames, exported into
+    ``request.work_dir`` once.
 
     An export is reused while its sidecar names this version of fanet; an older one is
     exported again, since the graph fanet writes may have changed. Concurrent benchmarks
-    sharing ``work_dir`` take turns: the second reuses what the first exported.
+    sharing the folder take turns: the second reuses what the first exported.
     """
+    weights, arch = request.weights, request.arch
     tag = sha256_file(weights)[:12] if weights else f"random-{arch or 'fanet18'}"
     name = f"{tag}_{size[0]}x{size[1]}" + (f"_t{temporal}" if temporal > 1 else "")
-    artefacts = ArtefactSet(os.path.join(work_dir, name))
+    artefacts = ArtefactSet(os.path.join(request.work_dir, name))
     path = artefacts.graph(variant_for("onnxruntime", precision))
     with stem_lock(artefacts.stem):  # the lock run_export takes too
         if _current(path):
             return path
+        calib_data = request.calib_data
         if precision == "int8" and calib_data is None:
-            calib_data = _synthetic_calibration(work_dir, size)
-        _export(weights, arch, size, precision, work_dir, calib_data, name, temporal)
+            calib_data = _synthetic_calibration(request.work_dir, size)
+        run_export(
+            ExportConfig(
+                weights=weights,
+                random_weights=weights is None,
+                arch=arch,
+                size=size,
+                fp16=precision == "fp16",
+                int8=precision == "int8",
+                calib_data=calib_data,
+                calib_count=BENCH_CALIBRATION_CROPS,
+                output_dir=request.work_dir,
+                name=name,
+                temporal=temporal,
+            )
+        )
     return path
 
 
@@ -63,24 +75,6 @@ def _current(path: str) -> bool:
         return read_sidecar(path).fanet_version == __version__
     except MetadataError:
         return False
-
-
-def _export(weights, arch, size, precision, work_dir, calib_data, name, temporal) -> None:
-    run_export(
-        ExportConfig(
-            weights=weights,
-            random_weights=weights is None,
-            arch=arch,
-            size=size,
-            fp16=precision == "fp16",
-            int8=precision == "int8",
-            calib_data=calib_data,
-            calib_count=BENCH_CALIBRATION_CROPS,
-            output_dir=work_dir,
-            name=name,
-            temporal=temporal,
-        )
-    )
 
 
 def random_module(arch: str) -> FANet:

@@ -73,64 +73,13 @@ def convert_to_fp16(
     converted.CopyFrom(model)
     graph = converted.graph
     _constants_to_initializers(graph)
-    float_names = _float_tensor_names(converted)
-    initializers = {t.name: t for t in graph.initializer}
     fp16_io_names = {INPUT_NAME, graph.output[0].name} if fp16_io else set()
-
-    def io_type(name: str) -> int:
-        return TensorProto.FLOAT16 if name in fp16_io_names else TensorProto.FLOAT
-
-    dtype: dict[str, int] = {name: TensorProto.FLOAT for name in float_names}
-    for graph_input in graph.input:
-        if graph_input.name in float_names:
-            graph_input.type.tensor_type.elem_type = io_type(graph_input.name)
-            dtype[graph_input.name] = io_type(graph_input.name)
-    casts: dict[tuple[str, int], str] = {}
-    nodes: list[onnx.NodeProto] = []
-
-    def as_type(name: str, wanted: int) -> str:
-        key = (name, wanted)
-        if key not in casts:
-            suffix = "fp16" if wanted == TensorProto.FLOAT16 else "fp32"
-            casts[key] = f"{name}_{suffix}"
-            if name in initializers and wanted == TensorProto.FLOAT16:
-                values = numpy_helper.to_array(initializers[name])
-                clipped = np.clip(values, -FP16_MAX, FP16_MAX).astype(np.float16)
-                graph.initializer.append(numpy_helper.from_array(clipped, casts[key]))
-            else:
-                nodes.append(
-                    helper.make_node(
-                        "Cast", [name], [casts[key]], to=wanted, name=f"{casts[key]}/Cast"
-                    )
-                )
-        return casts[key]
-
+    retyped = _Retyping(graph, _float_tensor_names(converted), fp16_io_names)
     for node in list(graph.node):
-        wanted = TensorProto.FLOAT if keep_fp32(node) else TensorProto.FLOAT16
-        fixed = _FIXED_INPUTS.get(node.op_type, set())
-        if node.op_type not in _TYPE_AGNOSTIC_OPS:
-            for index, name in enumerate(node.input):
-                if name in float_names and index not in fixed and dtype[name] != wanted:
-                    node.input[index] = as_type(name, wanted)
-        if node.op_type == "Cast" and node.attribute[0].i == TensorProto.FLOAT:
-            node.attribute[0].i = wanted
-        for name in node.output:
-            if name in float_names:
-                dtype[name] = wanted
-        nodes.append(node)
-    for graph_output in graph.output:
-        name = graph_output.name
-        output_type = io_type(name)
-        if name in float_names and dtype[name] != output_type:
-            raw = f"{name}_raw"
-            for node in nodes:
-                node.output[:] = [raw if out == name else out for out in node.output]
-            cast = helper.make_node("Cast", [raw], [name], to=output_type, name=f"{name}/Cast")
-            nodes.append(cast)
-        if name in float_names:
-            graph_output.type.tensor_type.elem_type = output_type
+        retyped.add(node, TensorProto.FLOAT if keep_fp32(node) else TensorProto.FLOAT16)
+    retyped.finish_outputs()
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend(retyped.nodes)
     del graph.value_info[:]
     _drop_unused_initializers(graph)
     try:
@@ -138,6 +87,73 @@ def convert_to_fp16(
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"FP16 conversion produced an invalid graph: {exc}") from None
     return converted
+
+
+class _Retyping:
+    """The nodes of ``graph`` in order, each reading its float inputs in its own type
+    (through a Cast, or an FP16 copy of an initializer, made once per tensor and type)."""
+
+    def __init__(self, graph: onnx.GraphProto, float_names: set[str], fp16_io: set[str]):
+        self.graph = graph
+        self.float_names = float_names
+        self.fp16_io = fp16_io
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.dtype: dict[str, int] = {name: TensorProto.FLOAT for name in float_names}
+        self.casts: dict[tuple[str, int], str] = {}
+        self.nodes: list[onnx.NodeProto] = []
+        for graph_input in graph.input:
+            if graph_input.name in float_names:
+                graph_input.type.tensor_type.elem_type = self.io_type(graph_input.name)
+                self.dtype[graph_input.name] = self.io_type(graph_input.name)
+
+    def io_type(self, name: str) -> int:
+        return TensorProto.FLOAT16 if name in self.fp16_io else TensorProto.FLOAT
+
+    def as_type(self, name: str, wanted: int) -> str:
+        """``name`` in type ``wanted``: its cast, made the first time it is asked for."""
+        key = (name, wanted)
+        if key in self.casts:
+            return self.casts[key]
+        suffix = "fp16" if wanted == TensorProto.FLOAT16 else "fp32"
+        self.casts[key] = cast = f"{name}_{suffix}"
+        if name in self.initializers and wanted == TensorProto.FLOAT16:
+            values = numpy_helper.to_array(self.initializers[name])
+            clipped = np.clip(values, -FP16_MAX, FP16_MAX).astype(np.float16)
+            self.graph.initializer.append(numpy_helper.from_array(clipped, cast))
+        else:
+            self.nodes.append(
+                helper.make_node("Cast", [name], [cast], to=wanted, name=f"{cast}/Cast")
+            )
+        return cast
+
+    def add(self, node: onnx.NodeProto, wanted: int) -> None:
+        """``node`` computing in ``wanted`` (FP16 or FP32)."""
+        fixed = _FIXED_INPUTS.get(node.op_type, set())
+        if node.op_type not in _TYPE_AGNOSTIC_OPS:
+            for index, name in enumerate(node.input):
+                if name in self.float_names and index not in fixed and self.dtype[name] != wanted:
+                    node.input[index] = self.as_type(name, wanted)
+        if node.op_type == "Cast" and node.attribute[0].i == TensorProto.FLOAT:
+            node.attribute[0].i = wanted
+        for name in node.output:
+            if name in self.float_names:
+                self.dtype[name] = wanted
+        self.nodes.append(node)
+
+    def finish_outputs(self) -> None:
+        """Each graph output in its I/O type, cast at the end where it is computed in another."""
+        for graph_output in self.graph.output:
+            name = graph_output.name
+            if name not in self.float_names:
+                continue
+            output_type = self.io_type(name)
+            if self.dtype[name] != output_type:
+                raw = f"{name}_raw"
+                for node in self.nodes:
+                    node.output[:] = [raw if out == name else out for out in node.output]
+                cast = helper.make_node("Cast", [raw], [name], to=output_type, name=f"{name}/Cast")
+                self.nodes.append(cast)
+            graph_output.type.tensor_type.elem_type = output_type
 
 
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:

@@ -33,13 +33,10 @@ class TorchBackend(Backend):
         model: Any,
         device: str = "cpu",
         precision: str = "fp32",
-        channels_last: bool = False,
-        cuda_graph: bool = False,
-        fuse: bool = True,
-        temporal: int = 1,
-        temporal_reduce: str = "mean",
+        options: TorchOptions = TorchOptions(),
     ) -> None:
         super().__init__()
+        cuda_graph, temporal = options.cuda_graph, options.temporal
         self._torch = torch
         if precision not in ("fp32", "fp16"):
             raise BackendError("the torch backend runs fp32 or fp16, not {}".format(precision))
@@ -53,17 +50,18 @@ class TorchBackend(Backend):
             raise BackendError("the torch backend runs temporal models without CUDA graphs")
         if isinstance(model, str):
             model = model_from_checkpoint(model)
-            if fuse:
+            if options.fuse:
                 model = fuse_bn(model)
         self.num_classes = getattr(model, "num_classes", None)
-        self._temporal = TemporalFANet(model, temporal, temporal_reduce)
+        self._temporal = TemporalFANet(model, temporal, options.temporal_reduce)
         self.sidecar = Sidecar(
             num_classes=self.num_classes or 19,
             temporal=temporal,
-            temporal_reduce=temporal_reduce if temporal > 1 else None,
+            temporal_reduce=options.temporal_reduce if temporal > 1 else None,
             state=self._temporal.state_tensors(),
         )
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        channels_last = options.channels_last
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         on_device: Any = self._temporal.eval().to(device)  # Module.to's stubs lack memory_format
         self._model = on_device.to(dtype=self._dtype, memory_format=self._memory_format)
@@ -164,9 +162,5 @@ def open_torch(
         model,
         device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
         precision=precision or "fp32",
-        channels_last=options.channels_last,
-        cuda_graph=options.cuda_graph,
-        fuse=options.fuse,
-        temporal=options.temporal,
-        temporal_reduce=options.temporal_reduce,
+        options=options,
     )

@@ -36,6 +36,14 @@ class TritonError(FanetError):
     """A model repository cannot be written."""
 
 
+class Placement(NamedTuple):
+    """Where a model goes in the repository and how many copies of it run."""
+
+    name: Optional[str] = None  # None: the model file's stem
+    instances: int = 1
+    kind: str = "gpu"  # or "cpu"
+
+
 class TritonModel(NamedTuple):
     """What one model of the repository is: its name, backend platform and sidecar."""
 
@@ -160,13 +168,12 @@ def write_model(
     repo: str,
     model_path: str,
     sidecar: Sidecar,
-    name: Optional[str] = None,
-    instances: int = 1,
-    kind: str = "gpu",
+    placement: Placement = Placement(),
     force: bool = False,
 ) -> str:
     """Add the model at ``model_path`` (an .onnx or an engine) to ``repo``; returns its
     folder. Its files appear together: staged beside it, then renamed into place."""
+    name, instances, kind = placement
     if kind not in KINDS:
         raise TritonError("unknown instance kind {!r}; choose gpu or cpu".format(kind))
     if instances < 1:

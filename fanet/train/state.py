@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,15 +24,30 @@ from fanet.core.files import OutputError, atomic_write, free_space_text
 RESUME_FIXED = ("arch", "num_classes", "batch", "iters", "crop", "temporal", "temporal_reduce")
 
 
-def save(path: str, network: Any, optimizer: Any, scheduler: Any, scaler: Any, iteration: int,
-         settings: dict[str, Any], best_miou: float | None) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class Optimisation:
+    """What steps the weights: the optimizer, its learning-rate schedule, the AMP scaler."""
+
+    optimizer: Any
+    scheduler: Any
+    scaler: Any
+
+
+def save(
+    path: str,
+    network: Any,
+    optimisation: Optimisation,
+    iteration: int,
+    settings: dict[str, Any],
+    best_miou: float | None,
+) -> None:
     """Write a checkpoint of ``network`` (a ``TrainingFANet``) after ``iteration`` steps."""
     state = {
         "model_state": network.model.state_dict(),
         "aux_state": network.auxiliary_state(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
+        "optimizer": optimisation.optimizer.state_dict(),
+        "scheduler": optimisation.scheduler.state_dict(),
+        "scaler": optimisation.scaler.state_dict(),
         "iteration": iteration,
         "iter": iteration,  # the released training code's name
         "best_iou": best_miou,

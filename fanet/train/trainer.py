@@ -344,8 +344,8 @@ class _Run:
         return path
 
     def _write(self, path: str, iteration: int) -> None:
-        state.save(path, self.network, self.optimizer, self.scheduler, self.scaler, iteration,
-                   self.settings, self.best)  # fmt: skip
+        optimisation = state.Optimisation(self.optimizer, self.scheduler, self.scaler)
+        state.save(path, self.network, optimisation, iteration, self.settings, self.best)
 
 
 class _EpochShare(torch.utils.data.Sampler):

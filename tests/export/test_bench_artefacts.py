@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 from fanet import __version__
+from fanet.bench.plan import BenchRequest
 from fanet.core.sidecar import sidecar_path
 from fanet.export.bench_artefacts import bench_onnx
 
 
 def _export(work_dir: Path) -> Path:
-    return Path(bench_onnx(None, "fanet18", (64, 128), "fp32", str(work_dir)))
+    return Path(bench_onnx(BenchRequest(arch="fanet18", work_dir=str(work_dir)), (64, 128), "fp32"))
 
 
 def test_export_is_reused_until_fanet_changes(tmp_path):

@@ -12,7 +12,7 @@ from google.protobuf import text_format
 from fanet.cli.device import triton as fanet_triton
 from fanet.core.engine_record import EngineRecord, write_record
 from fanet.core.sidecar import read_sidecar
-from fanet.serving.triton import write_model
+from fanet.serving.triton import Placement, write_model
 
 from support.artefacts import host_artefact
 from support.commands import captured
@@ -69,7 +69,8 @@ def batched():
 
 def test_a_dynamic_batch_gets_dynamic_batching_and_dynamic_sides_minus_one(batched, tmp_path):
     _, dynamic = batched
-    write_model(str(tmp_path), str(dynamic), read_sidecar(str(dynamic)), instances=3, kind="cpu")
+    placement = Placement(instances=3, kind="cpu")
+    write_model(str(tmp_path), str(dynamic), read_sidecar(str(dynamic)), placement)
     config = _config(tmp_path / "fanet18_dynamic")
     assert config.max_batch_size == 8 and config.HasField("dynamic_batching")
     assert list(config.input[0].dims) == [3, -1, -1] and list(config.output[0].dims) == [19, -1, -1]

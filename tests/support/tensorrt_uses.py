@@ -143,7 +143,7 @@ class _Function(ast.NodeVisitor):
         elif base is not None and base[0] in ("class", "instance"):
             self.scope.uses.add((base[1], node.attr))
 
-    def type_of(self, node: Optional[ast.AST]) -> Optional[Type]:
+    def type_of(self, node: Optional[ast.AST]) -> Optional[Type]:  # noqa: C901, PLR0912 (one branch per kind of expression)
         manifests = self.scope.manifests
         if isinstance(node, ast.Name):
             if node.id == self.scope.alias:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(args: argparse.Namespace) -> int:
     from fanet.core.artefact_set import ArtefactSet, variant_of
     from fanet.runtime.registry import sidecar_for
-    from fanet.serving.triton import write_model
+    from fanet.serving.triton import Placement, write_model
 
     path = args.onnx or args.engine
     if args.engine and not args.engine.lower().endswith((".engine", ".plan", ".trt")):
@@ -59,9 +59,8 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("{} is empty: not a model".format(path))
     if args.onnx:
         ArtefactSet.of(path).check(variant_of(path))
-    folder = write_model(
-        args.repository, path, sidecar_for(path), args.name, args.instances, args.kind, args.force
-    )
+    placement = Placement(args.name, args.instances, args.kind)
+    folder = write_model(args.repository, path, sidecar_for(path), placement, args.force)
     print(folder)
     return 0
 

@@ -9,7 +9,7 @@ continues it).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fanet.cli.common import (
     frame_window,
@@ -30,8 +30,6 @@ PROG = "fanet-train"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fanet.model import list_models
-    from fanet.train.losses import LOSSES
     from fanet.train.trainer import TrainConfig
 
     defaults = TrainConfig()
@@ -52,7 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-train --cityscapes D --temporal 2 -o runs/temporal   # FANet+Temp on sequences",
         ],
     )
-    model = parser.add_argument_group("model")
+    _model_arguments(parser.add_argument_group("model"), defaults)
+    _data_arguments(parser.add_argument_group("data"), defaults)
+    _recipe_arguments(parser.add_argument_group("recipe (the paper's defaults)"), defaults)
+    _run_arguments(parser.add_argument_group("run"), defaults)
+    parser.add_argument("--json", action="store_true", help="print the run's record as JSON")
+    return parser
+
+
+def _model_arguments(model: Any, defaults: TrainConfig) -> None:
+    from fanet.model import list_models
+
     model.add_argument("--arch", choices=list_models(), default=defaults.arch)
     model.add_argument("--num-classes", type=positive_int, default=defaults.num_classes)
     start = model.add_mutually_exclusive_group()
@@ -68,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="attention over T frames (default 1)",
     )
     model.add_argument("--temporal-reduce", choices=("mean", "sum"), default="mean")
-    data = parser.add_argument_group("data")
+
+
+def _data_arguments(data: Any, defaults: TrainConfig) -> None:
     data.add_argument("--cityscapes", metavar="ROOT", help="leftImg8bit/, gtFine/ (and _sequence)")
     data.add_argument("--split", default=defaults.split, help="training split (default train)")
     data.add_argument("--images", metavar="DIR", help="training images (instead of --cityscapes)")
@@ -77,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-images", metavar="DIR")
     data.add_argument("--val-labels", metavar="DIR")
     data.add_argument("--no-val", action="store_true", help="no validation")
-    recipe = parser.add_argument_group("recipe (the paper's defaults)")
+
+
+def _recipe_arguments(recipe: Any, defaults: TrainConfig) -> None:
+    from fanet.train.losses import LOSSES
+
     recipe.add_argument("--crop", type=parse_resolution, default=defaults.crop, metavar="HxW")
     recipe.add_argument(
         "--batch", type=positive_int, default=defaults.batch, help="images per step, all processes"
@@ -98,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--no-flip", action="store_true")
     recipe.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     recipe.add_argument("--aux-weight", type=non_negative_float, default=defaults.aux_weight)
-    run = parser.add_argument_group("run")
+
+
+def _run_arguments(run: Any, defaults: TrainConfig) -> None:
     run.add_argument("-o", "--output-dir", default=defaults.output_dir)
     run.add_argument("--resume", action="store_true", help="continue from -o's last.pth")
     run.add_argument("--force", action="store_true", help="start again over a run in -o")
@@ -115,8 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=non_negative_int, default=defaults.workers, help="data loader workers"
     )
     run.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--json", action="store_true", help="print the run's record as JSON")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -142,72 +142,28 @@ def build_engine(
     options: BuildOptions = BuildOptions(),
 ) -> str:
     """Build an engine of ``precision`` from the export beside ``onnx_path``; returns its path."""
-    version = parse_version(trt.__version__)
     exported = ArtefactSet.of(onnx_path)
-    variants = exported.graphs()
-    if not variants:
+    if not exported.graphs():
         raise EngineError("ONNX file not found: {}".format(onnx_path))
     builder = create_builder()
     machine = this_machine(load_cuda_api())  # before minutes of building, not after
-    fast_int8 = fast_fp16 = True  # 11.x has no such queries: precision is in the graph
-    if reports_fast_precisions(version):
-        fast_int8, fast_fp16 = builder.platform_has_fast_int8, builder.platform_has_fast_fp16
-    plan = build_plan(
-        version, precision, tuple(variants), options.implicit_int8, fast_int8, fast_fp16
-    )
-    source = variants[plan.onnx_variant]
-    exported.check(plan.onnx_variant)
-    sidecar = read_sidecar(source)
-    source_sha256 = sha256_file(source)
-    verify_sidecar(source, sidecar, source_sha256)
-    if (sidecar.opset or 0) > plan.max_opset:
-        raise ConfigError(
-            "{} uses opset {}; TensorRT {}.{} parses at most {}: re-export with --opset {}".format(
-                source, sidecar.opset, version[0], version[1], plan.max_opset, plan.max_opset
-            )
-        )
-    graph = buildable_graph(source, version)
-    if precision == "int8" and plan.strongly_typed and plan.onnx_variant == "int8":
-        logger.warning(
-            "%s has FP32 float parts: TensorRT %d.%d runs every unquantized layer in FP32 "
-            "(re-export with --int8 for the FP16-typed _int8_fp16.onnx)",
-            os.path.basename(source),
-            version[0],
-            version[1],
-        )
+    plan = _plan(builder, exported, precision, options.implicit_int8)
+    source = exported.graph(plan.onnx_variant)
+    sidecar, graph = _checked_source(source, plan, precision)
     shapes = _profile_shapes(sidecar, options.profile)
     engine_path = engine_path or exported.engine(precision)
     for path in (engine_path, record_path(engine_path)):
         check_replaceable(path, options.force)  # before minutes of building, not after
 
-    network = _create_network(builder, plan)
-    parser = trt.OnnxParser(network, TRT_LOGGER)
-    with open(source, "rb") as stream:
-        parsed = parser.parse(stream.read())
-    if not parsed:
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise EngineError(
-            "TensorRT cannot parse {}: {}".format(source, "; ".join(errors) or "unknown error")
-        )
+    network = _parsed_network(builder, plan, source)
     config = _configure(builder, plan, options.workspace_mib, options.dla_core)
     if plan.pin_attention_fp32:
         _pin_attention(network, graph)
     if shapes:
-        optimization = builder.create_optimization_profile()
-        for name, ranges in shapes.items():
-            optimization.set_shape(
-                name, trt.Dims(ranges["min"]), trt.Dims(ranges["opt"]), trt.Dims(ranges["max"])
-            )
-        config.add_optimization_profile(optimization)
+        config.add_optimization_profile(_optimization_profile(builder, shapes))
     if plan.implicit_calibration:
-        cache = exported.tensorrt_cache
-        if not os.path.isfile(cache):
-            raise ConfigError(
-                "implicit INT8 needs {} (written by fanet-export --int8)".format(cache)
-            )
-        config.int8_calibrator = cache_calibrator(cache)  # 8.x-10.x (deprecated from 10.1)
+        config.int8_calibrator = _implicit_calibrator(exported)  # 8.x-10.x (deprecated: 10.1)
     attach_timing_cache(config, options.timing_cache)
-
     logger.info(
         "building %s engine from %s (TensorRT %s, flags %s, %s)",
         precision,
@@ -225,7 +181,7 @@ def build_engine(
         *machine,
         precision=precision,
         onnx_path=os.path.abspath(source),
-        onnx_sha256=source_sha256,
+        onnx_sha256=sha256_file(source),
         input_shape=[1, 3] + list(sidecar.input_size) if sidecar.input_size else None,
         profile=shapes[sidecar.input_name] if shapes else None,  # the image's
         profiles=shapes,
@@ -237,13 +193,89 @@ def build_engine(
         fanet_version=__version__,
         sidecar=sidecar,
     )
-    with SetWriter(engine_path, options.force) as files:  # engine and record together
-        with open(files.stage(engine_path), "wb") as stream:
-            stream.write(bytes(serialized))
-        write_record(engine_path, record, to=files.stage(record_path(engine_path)))
-        files.commit()
+    _write_engine(engine_path, bytes(serialized), record, options.force)
     merge_timing_cache(config, options.timing_cache)
     return engine_path
+
+
+def _plan(
+    builder: "trt.Builder", exported: ArtefactSet, precision: str, implicit_int8: bool
+) -> BuildPlan:
+    """How this TensorRT builds ``precision`` from the set: API path, flags, which graph."""
+    version = parse_version(trt.__version__)
+    fast_int8 = fast_fp16 = True  # 11.x has no such queries: precision is in the graph
+    if reports_fast_precisions(version):
+        fast_int8, fast_fp16 = builder.platform_has_fast_int8, builder.platform_has_fast_fp16
+    variants = tuple(exported.graphs())
+    plan = build_plan(version, precision, variants, implicit_int8, fast_int8, fast_fp16)
+    exported.check(plan.onnx_variant)
+    return plan
+
+
+def _checked_source(source: str, plan: BuildPlan, precision: str) -> Tuple[Sidecar, Graph]:
+    """The sidecar and parsed graph of ``source``, checked against its hash, the opsets
+    this TensorRT parses and its parser rules."""
+    version = parse_version(trt.__version__)
+    sidecar = read_sidecar(source)
+    verify_sidecar(source, sidecar, sha256_file(source))
+    if (sidecar.opset or 0) > plan.max_opset:
+        raise ConfigError(
+            "{} uses opset {}; TensorRT {}.{} parses at most {}: re-export with --opset {}".format(
+                source, sidecar.opset, version[0], version[1], plan.max_opset, plan.max_opset
+            )
+        )
+    graph = buildable_graph(source, version)
+    if precision == "int8" and plan.strongly_typed and plan.onnx_variant == "int8":
+        logger.warning(
+            "%s has FP32 float parts: TensorRT %d.%d runs every unquantized layer in FP32 "
+            "(re-export with --int8 for the FP16-typed _int8_fp16.onnx)",
+            os.path.basename(source),
+            version[0],
+            version[1],
+        )
+    return sidecar, graph
+
+
+def _parsed_network(
+    builder: "trt.Builder", plan: BuildPlan, source: str
+) -> "trt.INetworkDefinition":
+    network = _create_network(builder, plan)
+    parser = trt.OnnxParser(network, TRT_LOGGER)
+    with open(source, "rb") as stream:
+        parsed = parser.parse(stream.read())
+    if not parsed:
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineError(
+            "TensorRT cannot parse {}: {}".format(source, "; ".join(errors) or "unknown error")
+        )
+    return network
+
+
+def _optimization_profile(
+    builder: "trt.Builder", shapes: Dict[str, Dict[str, List[int]]]
+) -> "trt.IOptimizationProfile":
+    optimization = builder.create_optimization_profile()
+    for name, ranges in shapes.items():
+        optimization.set_shape(
+            name, trt.Dims(ranges["min"]), trt.Dims(ranges["opt"]), trt.Dims(ranges["max"])
+        )
+    return optimization
+
+
+def _implicit_calibrator(exported: ArtefactSet) -> "trt.IInt8Calibrator":
+    cache = exported.tensorrt_cache
+    if not os.path.isfile(cache):
+        raise ConfigError("implicit INT8 needs {} (written by fanet-export --int8)".format(cache))
+    return cache_calibrator(cache)
+
+
+def _write_engine(engine_path: str, serialized: bytes, record: EngineRecord, force: bool) -> None:
+    """The engine and its record, together or not at all."""
+    with SetWriter(engine_path, force) as files:
+        with open(files.stage(engine_path), "wb") as stream:
+            stream.write(serialized)
+        write_record(engine_path, record, to=files.stage(record_path(engine_path)))
+        files.commit()
 
 
 def _pin_attention(network: "trt.INetworkDefinition", graph: Graph) -> None:
