@@ -119,20 +119,3 @@ def _pushed(newest: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
     if history.shape[1] == 1:
         return newest
     return torch.cat([newest, history[:, :-1]], dim=1)
-
-
-class TemporalStream:
-    """A ``TemporalFANet`` with its state kept between calls: ``stream(x) -> logits``;
-    ``reset()`` forgets the earlier frames (a cut in the video)."""
-
-    def __init__(self, model: TemporalFANet) -> None:
-        self.model = model
-        self.state: list[torch.Tensor] | None = None
-
-    def reset(self) -> None:
-        self.state = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        state = self.state if self.state is not None else self.model.initial_state(x)
-        logits, *self.state = self.model(x, *state)
-        return logits

@@ -4,8 +4,10 @@ import cv2
 import numpy as np
 
 from fanet.core.labels import LABEL_BY_NAME
-from fanet.core.synthetic import label_path_for, render_scene, write_cityscapes
+from fanet.core.synthetic import render_scene, write_cityscapes
 from fanet.evaluation.scoring import label_table
+
+from support.scenes import label_path_for
 
 
 def test_scenes_are_deterministic_by_seed():

@@ -8,7 +8,24 @@ import torch.nn.functional as F
 from fanet.core.errors import ConfigError
 from fanet.model import load_checkpoint, random_model
 from fanet.model.fanet import ATTENTION_MODULES
-from fanet.model.temporal import TemporalFANet, TemporalStream
+from fanet.model.temporal import TemporalFANet
+
+
+class TemporalStream:
+    """A ``TemporalFANet`` with its state kept between calls: ``stream(x) -> logits``;
+    ``reset()`` forgets the earlier frames (a cut in the video)."""
+
+    def __init__(self, model: TemporalFANet) -> None:
+        self.model = model
+        self.state: list[torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        self.state = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        state = self.state if self.state is not None else self.model.initial_state(x)
+        logits, *self.state = self.model(x, *state)
+        return logits
 
 
 @pytest.fixture(scope="module")

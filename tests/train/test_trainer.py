@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from fanet.cli.host import train
-from fanet.core.synthetic import write_cityscapes, write_sequences
+from fanet.core.synthetic import write_cityscapes
 
+from support.scenes import write_sequences
 from support.small_disk import exit_code_and_names, run_on_small_disk, small_disk_available
 
 SMALL = ["--crop", "64x128", "--workers", "0", "--no-val", "-q"]
