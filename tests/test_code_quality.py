@@ -126,3 +126,40 @@ def test_device_side_runs_on_python_3_6():
         *device_side_files(),
     )
     assert code == 0, output
+
+
+def _cycle(edges):
+    """A list of modules that import each other in a ring, or None."""
+    state, path = {}, []
+
+    def visit(module):
+        state[module] = "open"
+        path.append(module)
+        for imported in sorted(edges[module]):
+            if state.get(imported) == "open":
+                return path[path.index(imported) :] + [imported]
+            if imported not in state and (found := visit(imported)):
+                return found
+        state[module] = "done"
+        path.pop()
+        return None
+
+    return next(
+        (found for module in sorted(edges) if module not in state and (found := visit(module))),
+        None,
+    )
+
+
+def test_no_module_imports_itself_through_others():
+    grimp = pytest.importorskip(
+        "grimp", reason="comes with import-linter (pip install -e '.[dev]')"
+    )
+    graph = grimp.build_graph("fanet")
+    edges = {
+        module: {
+            m for m in graph.find_modules_directly_imported_by(module) if m.startswith("fanet")
+        }
+        for module in graph.modules
+        if module.startswith("fanet")
+    }
+    assert len(edges) > 100 and _cycle(edges) is None, _cycle(edges)
