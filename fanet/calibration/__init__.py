@@ -1,1 +1,1 @@
-"""INT8 calibration data: Cityscapes crops and caches (host side)."""
+"""INT8 calibration data (host side): image sources, crops and range caches."""

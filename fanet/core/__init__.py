@@ -1,2 +1,4 @@
-"""Numpy-only pieces both sides share: errors, files, locks, sidecars, labels, preprocessing,
-metrics, the ONNX reader (device side, Python 3.6; imports nothing else from fanet)."""
+"""Numpy-only pieces both sides share: errors, atomic files and locks, the set writer and
+the artefact set, sidecar and engine records, labels, image and video files, preprocessing,
+metrics, progress bars, the ONNX reader (device side, Python 3.6; imports nothing else
+from fanet)."""

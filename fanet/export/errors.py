@@ -1,4 +1,4 @@
-"""Errors of the export and engine-building steps (Python 3.6 compatible)."""
+"""Errors of the export (host side)."""
 
 from fanet.core.errors import FanetError
 

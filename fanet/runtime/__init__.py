@@ -1,4 +1,6 @@
-"""Device-side runtime: backends, Segmenter, benchmark (Python 3.6, no torch/onnx imports).
+"""Device-side runtime: the backend protocol, registry and options, the ONNX Runtime
+backend, the Segmenter, streaming and temporal sessions (Python 3.6, no torch/onnx
+imports; TensorRT in ``fanet.runtime.trt``).
 
 ``from fanet.runtime import Segmenter`` is the entry point for robot code.
 """

@@ -1,1 +1,2 @@
-"""Training helpers (host side): synthetic street scenes and short fine-tuning runs."""
+"""Training (host side): the paper's recipe with its data and augmentation, OHEM loss and
+auxiliary heads, distributed processes, resumable state and the loop."""

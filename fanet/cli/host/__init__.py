@@ -1,1 +1,2 @@
-"""Commands that run on the workstation: fanet-export, fanet-info (PyTorch, onnx)."""
+"""Commands that run on the workstation (PyTorch, onnx): fanet-export, fanet-info,
+fanet-train."""
