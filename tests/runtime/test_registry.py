@@ -63,6 +63,15 @@ def test_options_become_typed_records():
     assert options.cuda_graph and options.build.workspace_mib == 256 and options.cache_dir is None
 
 
+def test_a_backend_takes_its_own_record_and_only_that():
+    record = TensorRTOptions(cuda_graph=True)
+    assert options_for("tensorrt", TensorRTOptions, {}, record) is record
+    with pytest.raises(ConfigError, match="takes a TensorRTOptions record .* not BuildOptions"):
+        options_for("tensorrt", TensorRTOptions, {}, BuildOptions())
+    with pytest.raises(ConfigError, match="or keyword options, not both"):
+        options_for("tensorrt", TensorRTOptions, {"rebuild": True}, record)
+
+
 def test_precisions_per_backend(exported_trained):
     with pytest.raises(ConfigError, match="the torch backend cannot run int8"):
         registry.check_precision(registry.backend_entry("torch"), "int8")
