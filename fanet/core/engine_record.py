@@ -13,7 +13,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 from fanet.core import strict_json
 from fanet.core.errors import FanetError
 from fanet.core.files import atomic_write
-from fanet.core.sidecar import MetadataError, Sidecar
+from fanet.core.sidecar import MetadataError, Sidecar, typed_fields
 
 
 class EngineError(FanetError):
@@ -32,7 +32,7 @@ class Machine(NamedTuple):
     compute_capability: str
 
 
-_TYPES = {
+_TYPES: Dict[str, type] = {
     "tensorrt_version": str,
     "gpu_name": str,
     "compute_capability": str,
@@ -86,16 +86,7 @@ class EngineRecord(NamedTuple):
     @classmethod
     def from_json(cls, record: Dict[str, Any], origin: str) -> "EngineRecord":
         """Validate a record; ``MetadataError`` names the first field of the wrong type."""
-        fields: Dict[str, Any] = {}
-        for name, kind in _TYPES.items():
-            value = record.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise MetadataError(
-                    "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
-                )
-            fields[name] = value
+        fields = typed_fields(record, _TYPES, origin)
         if record.get("sidecar") is not None:
             if not isinstance(record["sidecar"], dict):
                 raise MetadataError("{}: sidecar must be an object".format(origin))

@@ -56,6 +56,22 @@ PROVENANCE_TYPES: Dict[str, type] = {
 }
 
 
+def typed_fields(record: Dict[str, Any], types: Dict[str, type], origin: str) -> Dict[str, Any]:
+    """The fields of ``record`` that ``types`` names and that are not null, each checked to
+    be of its type (a bool is no int); ``MetadataError`` names the first that is not."""
+    fields: Dict[str, Any] = {}
+    for name, kind in types.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise MetadataError(
+                "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
+            )
+        fields[name] = value
+    return fields
+
+
 class Provenance(NamedTuple):
     """Where a graph came from and how it was checked: the sidecar's other fields. What
     only a precision's recipe writes (quantizer, calibration, float islands) is ``recipe``,
@@ -82,16 +98,9 @@ class Provenance(NamedTuple):
 
     @classmethod
     def from_json(cls, record: Dict[str, Any], origin: str) -> "Provenance":
-        fields: Dict[str, Any] = {}
-        for name, kind in PROVENANCE_TYPES.items():
-            value: Any = record.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, kind):
-                raise MetadataError(
-                    "{}: {} must be {}, got {!r}".format(origin, name, kind.__name__, value)
-                )
-            fields[name] = tuple(value) if isinstance(value, list) else value
+        fields = typed_fields(record, PROVENANCE_TYPES, origin)
+        if "tensorrt_checked" in fields:
+            fields["tensorrt_checked"] = tuple(fields["tensorrt_checked"])
         if fields.get("io_dtype", "float32") not in ("float32", "float16"):
             raise MetadataError(
                 "{}: io_dtype must be float32 or float16, got {!r}".format(
