@@ -21,11 +21,19 @@ from fanet.core.engine_record import read_record
 from fanet.core.errors import ConfigError
 from fanet.core.host import import_host
 from fanet.core.identity import why_not_fanet
-from fanet.core.sidecar import read_sidecar
+from fanet.core.onnx_graph import read_model
+from fanet.core.sidecar import read_sidecar, sidecar_path
 from fanet.evaluation.datasets import Pairs, cityscapes_pairs
 from fanet.evaluation.scoring import LabelTable, Predictor, evaluate, label_table, one_frame_each
 from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions
-from fanet.runtime.registry import backend_entry, check_precision, choose_backend
+from fanet.runtime.registry import (
+    CHECKPOINT_SUFFIXES,
+    ENGINE_SUFFIXES,
+    ONNX_SUFFIXES,
+    backend_entry,
+    check_precision,
+    choose_backend,
+)
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
 
@@ -96,10 +104,56 @@ def _host_artefacts(needed_for: str) -> Any:
     return import_host(HOST_ARTEFACTS, needed_for)
 
 
-def local_export() -> Optional[str]:
-    """The FP32 graph of the newest export in the working directory, if any."""
-    found = ArtefactSet.find(".")
+def local_export(temporal: Optional[int] = None) -> Optional[str]:
+    """The FP32 graph of the export here that ``ArtefactSet.find``'s rule picks, if any;
+    ``ConfigError`` where there are exports but none spans ``temporal`` frames."""
+    found = ArtefactSet.find(".", temporal)
+    if found is None and temporal is not None and ArtefactSet.find(".") is not None:
+        raise ConfigError(
+            "no export here attends to {} frames: export one with --temporal {}, or pass "
+            "--onnx".format(temporal, temporal)
+        )
     return found.graph("fp32") if found else None
+
+
+MODEL_FILES = {  # option: what it takes, and the file names that have it
+    "onnx": ("an ONNX graph", ONNX_SUFFIXES),
+    "engine": ("a TensorRT engine", ENGINE_SUFFIXES),
+    "weights": ("a checkpoint", CHECKPOINT_SUFFIXES),
+}
+
+
+def check_model_files(request: BenchRequest) -> None:
+    """One line for a model file that is missing, a folder, or of another kind."""
+    for option, (kind, suffixes) in MODEL_FILES.items():
+        path = getattr(request, option)
+        if path is None:
+            continue
+        flag = "--" + option
+        if os.path.isdir(path):
+            raise ConfigError("{} {}: a folder, not a model file".format(flag, path))
+        if not os.path.isfile(path):
+            raise ConfigError("{} {}: no such file".format(flag, path))
+        if not path.lower().endswith(suffixes):
+            raise ConfigError("{} {}: not {} ({})".format(flag, path, kind, ", ".join(suffixes)))
+
+
+def own_size(request: BenchRequest) -> Optional[Size]:
+    """The input size a fixed-size ``--onnx`` or ``--engine`` was made for (None: dynamic,
+    or no model file given)."""
+    if request.engine:
+        record = read_record(request.engine)
+        sidecar = record.sidecar if record else None
+        return sidecar.input_size if sidecar else None
+    if request.onnx:
+        if os.path.isfile(sidecar_path(request.onnx)):
+            return read_sidecar(request.onnx).input_size
+        for tensor in read_model(request.onnx).inputs:  # a lone graph: its image input's
+            shape = tensor.shape
+            fixed = len(shape) == 4 and all(isinstance(side, int) and side > 0 for side in shape)
+            if fixed and shape[1] == 3:
+                return (shape[2], shape[3])
+    return None
 
 
 def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
@@ -119,7 +173,7 @@ def model_for(request: BenchRequest, row: Row, size: Size) -> Any:
             return request.weights
         logger.warning("PyTorch rows use RANDOM weights (no --weights), those of the exports")
         return _host_artefacts("PyTorch rows").random_module(request.arch or "fanet18")
-    onnx = request.onnx or (None if request.weights else local_export())
+    onnx = request.onnx or (None if request.weights else local_export(row.temporal))
     if onnx:
         chosen = onnx_variant(onnx, row, size)
         reason = None if request.force else why_not_fanet(chosen)
@@ -204,10 +258,10 @@ def run_benchmark(
         # machine's drift moves the rows compared alike.
         for size in sizes:
             try:
-                measured, accuracy, interrupted = measure_rows(request, rows, size, budget, data)
+                measured = measure_rows(request, rows, size, budget, data)
             except KeyboardInterrupt:
-                measured, accuracy, interrupted = [{} for _ in rows], [None] * len(rows), True
-            for row, stats, miou in zip(rows, measured, accuracy):
+                measured = SizeResults.nothing(len(rows))
+            for row, stats, miou, model in zip(rows, *measured[:3]):
                 results.append(
                     BenchResult(
                         row.backend,
@@ -219,9 +273,11 @@ def run_benchmark(
                         stats,
                         row.temporal,
                         miou,
+                        model,
                     )
                 )
-            if interrupted:
+            if measured.interrupted:
+                interrupted = True
                 break
     device.update(tegra.summary())
     return BenchReport(metric, budget, device, results, interrupted)
@@ -234,23 +290,38 @@ def _accuracy_data(request: BenchRequest) -> Optional[Tuple[Pairs, LabelTable]]:
     return cityscapes_pairs(request.data, "val"), label_table("label_ids")
 
 
+class SizeResults(NamedTuple):
+    """What the rows of one size gave, row by row, and whether Ctrl-C stopped them."""
+
+    stats: List[Any]
+    accuracy: List[Optional[float]]
+    models: List[str]  # the file each row measured
+    interrupted: bool
+
+    @classmethod
+    def nothing(cls, rows: int) -> "SizeResults":
+        return cls([{} for _ in range(rows)], [None] * rows, [""] * rows, True)
+
+
 def measure_rows(
     request: BenchRequest,
     rows: List[Row],
     size: Size,
     budget: Budget,
     data: Optional[Tuple[Pairs, LabelTable]] = None,
-) -> Any:
-    """Statistics of every row at ``size``, measured together, each row's mIoU on ``data``
-    (None without), and whether Ctrl-C stopped them. A temporal model is measured in a
-    session that carries its state."""
+) -> SizeResults:
+    """Statistics of every row at ``size``, measured together, and each row's mIoU on
+    ``data`` (None without). A temporal model is measured in a session that carries its
+    state."""
     with contextlib.ExitStack() as opened:
         probes: List[Probe] = []
         predictors: List[Predictor] = []
+        models: List[str] = []
         for row in rows:
             label = "{} {}x{}".format(row.label, size[0], size[1])
-            logger.info("measuring %s", label)
             segmenter = opened.enter_context(open_row(request, row, size))
+            models.append(segmenter.model)
+            logger.info("measuring %s: %s", label, segmenter.model)
             session = None
             if segmenter.sidecar.temporal > 1:
                 session = opened.enter_context(segmenter.temporal_session())
@@ -258,8 +329,12 @@ def measure_rows(
             predictors.append(one_frame_each(session) if session else segmenter)
         measured, interrupted = measure_together(probes, budget)
         if data is None or interrupted:
-            return measured, [None] * len(rows), interrupted
+            return SizeResults(measured, [None] * len(rows), models, interrupted)
         report = evaluate(predictors, *data, limit=request.data_limit)
-        accuracy = [scores.miou() for scores in report.scores]
-        logger.info("mIoU on %d images of %s: %s", report.images, request.data, accuracy)
-        return measured, accuracy, interrupted
+        mious = [scores.miou() for scores in report.scores]
+        shown = ", ".join(
+            "{} {:.2f} %".format(row.label, 100 * miou) for row, miou in zip(rows, mious)
+        )
+        accuracy: List[Optional[float]] = list(mious)
+        logger.info("mIoU on %d images of %s: %s", report.images, request.data, shown)
+        return SizeResults(measured, accuracy, models, interrupted)

@@ -34,6 +34,7 @@ class BenchResult(NamedTuple):
     stats: Dict[str, Dict[str, float]]
     temporal: Optional[int] = None  # frames per attention window, in a temporal benchmark
     miou: Optional[float] = None  # on the --data images (0-1), when asked
+    model: str = ""  # the file measured (ONNX or engine; a checkpoint, or "FANet" for a module)
 
     @property
     def resolution(self) -> str:
@@ -58,6 +59,7 @@ class BenchResult(NamedTuple):
             "stats": self.stats,
             "temporal": self.temporal,
             "miou": None if self.miou is None or math.isnan(self.miou) else self.miou,
+            "model": self.model,
         }
 
 
@@ -171,18 +173,28 @@ def _markdown_table(rows: List[List[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def models_text(report: BenchReport) -> str:
+    """Which file each row measured, one line per row (its first resolution's)."""
+    lines = []
+    for label in _unique(report.results, "label"):
+        models = _unique([r for r in report.results if r.label == label and r.model], "model")
+        if models:
+            lines.append("  {}: {}".format(label, ", ".join(models)))
+    return "Models measured:\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def as_table(report: BenchReport) -> str:
     text = _text_table(grid(report))
     if per_frame(report):
         text += "\n" + PER_FRAME_TITLE + "\n" + _text_table(per_frame(report))
-    return text + "\n" + method_text(report) + "\n"
+    return text + "\n" + method_text(report) + "\n" + models_text(report)
 
 
 def as_markdown(report: BenchReport) -> str:
     text = _markdown_table(grid(report))
     if per_frame(report):
         text += "\n" + PER_FRAME_TITLE + "\n\n" + _markdown_table(per_frame(report))
-    return text + "\n" + method_text(report) + "\n"
+    return text + "\n" + method_text(report) + "\n" + models_text(report)
 
 
 CSV_STATISTICS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
@@ -194,7 +206,7 @@ def as_csv(report: BenchReport) -> str:
     writer.writerow(
         ["backend", "precision", "variant", "resolution", "metric", "fps"]
         + list(CSV_STATISTICS)
-        + ["temporal", "miou"]
+        + ["temporal", "miou", "model"]
     )
     for result in report.results:
         stats = result.stats.get(report.metric, {})
@@ -208,7 +220,7 @@ def as_csv(report: BenchReport) -> str:
                 result.fps,
             ]
             + [stats.get(key) for key in CSV_STATISTICS]
-            + [result.temporal, result.miou]
+            + [result.temporal, result.miou, result.model]
         )
     return stream.getvalue()
 

@@ -38,6 +38,7 @@ CONSUMERS = {
     "int8_onnxruntime": "onnxruntime",
 }
 EXPORT_FLAGS = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib-data DIR"}
+DEFAULT_SIZE = (512, 1024)  # fanet-export's --res, fanet-trt-bench's and the paper's
 
 
 def variant_for(backend: str, precision: str) -> str:
@@ -50,6 +51,15 @@ def variant_of(onnx_path: str) -> str:
     stem = os.path.splitext(onnx_path)[0]
     by_length = sorted(VARIANT_SUFFIXES.items(), key=lambda item: len(item[1]), reverse=True)
     return next(variant for variant, suffix in by_length if stem.endswith(suffix))
+
+
+def _plain(sidecar: Sidecar) -> bool:
+    """A single-frame graph with logits, for one image at a time."""
+    return sidecar.temporal == 1 and sidecar.output == "logits" and sidecar.max_batch == 1
+
+
+def _default_size(sidecar: Sidecar) -> bool:
+    return sidecar.input_size == DEFAULT_SIZE
 
 
 class ArtefactSet:
@@ -66,20 +76,35 @@ class ArtefactSet:
         return cls(stem[: len(stem) - len(suffix)])
 
     @classmethod
-    def find(cls, folder: str = ".") -> Optional["ArtefactSet"]:
-        """The newest export in ``folder`` (its FP32 graph's time; a tie goes to the first
-        name), or None."""
+    def find(cls, folder: str = ".", temporal: Optional[int] = None) -> Optional["ArtefactSet"]:
+        """The export in ``folder`` a command runs when given none, by one rule: a plain
+        FP32 export (single-frame, logits, batch of one) rather than a special one (a
+        temporal, labels-output or batched graph) unless only special ones are there; of
+        the default size (512x1024) rather than another; the newest of what is left (its
+        FP32 graph's time; a tie goes to the first name). ``temporal``: only exports whose
+        attention spans that many frames. None where there is no such export; the choice
+        and the other candidates are logged in one line."""
         exports = [
             path
             for path in sorted(glob.glob(os.path.join(glob.escape(folder), "*.onnx")))
             if os.path.isfile(sidecar_path(path)) and read_sidecar(path).precision == "fp32"
         ]
-        if not exports:
+        if temporal is not None:
+            exports = [path for path in exports if read_sidecar(path).temporal == temporal]
+        preferred = exports
+        for rule in (_plain, _default_size):
+            preferred = [path for path in preferred if rule(read_sidecar(path))] or preferred
+        if not preferred:
             return None
-        newest = max(exports, key=os.path.getmtime)  # max keeps the first of equals
-        found = cls.of(newest)
-        logger.info("model: %s (the newest export in %s)", newest, os.path.abspath(folder))
-        return found
+        chosen = max(preferred, key=os.path.getmtime)  # max keeps the first of equals
+        others = [os.path.basename(path) for path in exports if path != chosen]
+        logger.info(
+            "model: %s (of the exports in %s%s)",
+            chosen,
+            os.path.abspath(folder),
+            "; also there: {}: pass --onnx to choose".format(", ".join(others)) if others else "",
+        )
+        return cls.of(chosen)
 
     @property
     def name(self) -> str:

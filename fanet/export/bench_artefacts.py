@@ -45,6 +45,7 @@ def bench_onnx(
     path = artefacts.graph(variant_for("onnxruntime", precision))
     with stem_lock(artefacts.stem):  # the lock run_export takes too
         if _current(path):
+            logger.info("reusing %s, exported by an earlier benchmark (--work-dir)", path)
             return path
         calib_data = request.calib_data
         if precision == "int8" and calib_data is None:

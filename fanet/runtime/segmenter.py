@@ -11,6 +11,7 @@ does, then argmax'd. Label outputs (``--output labels``) are resized nearest-nei
 """
 
 import logging
+import os
 import threading
 from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
@@ -55,6 +56,7 @@ class Segmenter:
         self.inference_lock = threading.Lock()
         self.session_lock = threading.Lock()
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
+        self.model = ""  # the file it runs (from_file), for logs and reports
 
     @classmethod
     def from_file(
@@ -70,14 +72,16 @@ class Segmenter:
         and the backend's own. For an ONNX, ``precision`` picks the sibling graph of an
         export as ``--precision`` does (a missing one is an error). The backend is closed
         again if the Segmenter cannot be made."""
-        from fanet.runtime.registry import open_model, sidecar_for
+        from fanet.runtime.registry import is_path, open_model, sidecar_for
 
         model, opened = open_model(path, backend=backend, device=device, **options)
         try:
-            return cls(opened, sidecar_for(model, opened), rgb=rgb)
+            segmenter = cls(opened, sidecar_for(model, opened), rgb=rgb)
         except BaseException:
             opened.close()
             raise
+        segmenter.model = os.fspath(model) if is_path(model) else type(model).__name__
+        return segmenter
 
     def feed(self, image: np.ndarray) -> np.ndarray:
         """The preprocessed 1 x 3 x h x w input tensor for ``image``."""

@@ -9,10 +9,10 @@ import pytest
 
 from fanet.core.artefact_set import ArtefactSet, variant_of
 from fanet.core.errors import ConfigError
-from fanet.core.sidecar import Provenance, Sidecar, write_sidecar
+from fanet.core.sidecar import Provenance, Sidecar, StateTensor, write_sidecar
 
 
-def _export(folder, stem, variants, fp32_sha="aa", made_from="aa"):
+def _export(folder, stem, variants, fp32_sha="aa", made_from="aa", **essentials):
     """Graph files (their bytes do not matter here) with sidecars saying what made them."""
     for variant, suffix in variants:
         graph = str(folder / (stem + suffix + ".onnx"))
@@ -23,11 +23,13 @@ def _export(folder, stem, variants, fp32_sha="aa", made_from="aa"):
             onnx_sha256=fp32_sha if variant == "fp32" else "bb",
             fp32_sha256=fp32_sha if variant == "fp32" else made_from,
         )
-        write_sidecar(graph, Sidecar(precision=precision, provenance=provenance))
+        sidecar = Sidecar(precision=precision, provenance=provenance, **essentials)
+        write_sidecar(graph, sidecar)
     return ArtefactSet(str(folder / stem))
 
 
 FP32_INT8 = [("fp32", ""), ("int8", "_int8")]
+FP32_ONLY = [("fp32", "")]
 
 
 def test_each_backend_gets_its_graph_of_a_precision(tmp_path, caplog):
@@ -70,3 +72,35 @@ def test_the_files_of_a_set_include_its_caches_and_engines(tmp_path):
     assert found.tensorrt_cache in found.files() and found.ranges_cache in found.files()
     assert str(tmp_path / "m_fp16.json") in found.files()
     assert found.engine("fp16") == str(tmp_path / "m_fp16.engine")
+
+
+def _aged(found, seconds):
+    when = time.time() - seconds
+    os.utime(found.graph("fp32"), (when, when))
+    return found
+
+
+def test_the_plain_export_of_the_default_size_is_chosen_and_the_others_named(tmp_path, caplog):
+    """The README's step 4 leaves a newer temporal export beside the plain one: a command
+    given no model runs the plain one, and says which and what else is there."""
+    plain = _aged(_export(tmp_path, "fanet18_512x1024", FP32_ONLY, input_size=(512, 1024)), 90)
+    _aged(_export(tmp_path, "fanet18_256x512", FP32_ONLY, input_size=(256, 512)), 30)
+    temporal = _export(
+        tmp_path,
+        "fanet18_512x1024_t2",
+        FP32_ONLY,
+        input_size=(512, 1024),
+        temporal=2,
+        state=(StateTensor("state_in", "state_out", (1, 4)),),
+    )
+    with caplog.at_level(logging.INFO):
+        assert ArtefactSet.find(str(tmp_path)).stem == plain.stem
+    line = [r.message for r in caplog.records if r.message.startswith("model:")][-1]
+    assert "also there: fanet18_256x512.onnx, fanet18_512x1024_t2.onnx: pass --onnx" in line
+    assert ArtefactSet.find(str(tmp_path), temporal=2).stem == temporal.stem
+    assert ArtefactSet.find(str(tmp_path), temporal=4) is None
+
+
+def test_a_special_export_is_chosen_when_it_is_the_only_one(tmp_path):
+    labels = _export(tmp_path, "m_labels", FP32_ONLY, output="labels", input_size=(512, 1024))
+    assert ArtefactSet.find(str(tmp_path)).stem == labels.stem

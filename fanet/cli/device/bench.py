@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=resolution_arg,
         metavar="HxW|paper",
-        help="resolution, repeatable; 'paper' = Table V's five (default 512x1024)",
+        help="resolution, repeatable; 'paper' = Table V's five (default: a fixed-size model's "
+        "own, else 512x1024)",
     )
     what.add_argument(
         "--precision", action="append", choices=PRECISIONS, help="repeatable (default fp32)"
@@ -182,7 +183,8 @@ def request_from_args(args: argparse.Namespace) -> "BenchRequest":
 
 def _main(args: argparse.Namespace) -> int:
     from fanet.bench.measure import Budget
-    from fanet.bench.plan import run_benchmark
+    from fanet.bench.plan import check_model_files, own_size, run_benchmark
+    from fanet.core.artefact_set import DEFAULT_SIZE
 
     if args.plot:  # before minutes of measuring, not after
         plot_folder = os.path.dirname(os.path.abspath(args.plot))
@@ -191,9 +193,13 @@ def _main(args: argparse.Namespace) -> int:
         check_replaceable(args.plot, args.force)
         require("matplotlib", "bench")
     warn_if_oversubscribed(args.threads, logger)
-    sizes = [size for group in (args.res or [[(512, 1024)]]) for size in group]
+    request = request_from_args(args)
+    check_model_files(request)
+    sizes = [
+        size for group in (args.res or [[own_size(request) or DEFAULT_SIZE]]) for size in group
+    ]
     budget = Budget(args.warmup, None if args.iterations else args.duration, args.iterations)
-    report = run_benchmark(request_from_args(args), sizes, budget, args.metric)
+    report = run_benchmark(request, sizes, budget, args.metric)
     _emit(args, report)
     if report.interrupted:
         print("interrupted: the figures above are what was measured so far", file=sys.stderr)

@@ -384,3 +384,37 @@ def test_a_read_only_plot_is_refused_before_measuring_unless_forced(
     assert plot.read_bytes() == b"mine"
     assert bench.main([*args, "--force"]) == 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_lone_fixed_size_graph_is_measured_at_its_own_size_and_named(
+    exported_trained, tmp_path, capsys
+):
+    """No --res: the graph's own 128x256, not 512x1024; the table and JSON name the file."""
+    args = ["--onnx", str(exported_trained), "--backend", "onnxruntime", *FAST]
+    assert bench.main([*args, "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["results"]
+    assert entry["resolution"] == "128x256" and entry["model"] == str(exported_trained)
+    assert bench.main(args) == 0
+    table = capsys.readouterr().out
+    assert f"Models measured:\n  onnxruntime fp32: {exported_trained}\n" in table
+    assert bench.main([*args, "--csv"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.endswith(",model") and row.endswith("," + str(exported_trained))
+
+
+@pytest.mark.parametrize(
+    "option,name,words",
+    [
+        ("--onnx", "nothere.onnx", "--onnx nothere.onnx: no such file"),
+        ("--onnx", "folder", "--onnx folder: a folder, not a model file"),
+        ("--onnx", "drive.mp4", "--onnx drive.mp4: not an ONNX graph (.onnx)"),
+        ("--engine", "nothere.engine", "--engine nothere.engine: no such file"),
+        ("--weights", "folder", "--weights folder: a folder, not a model file"),
+    ],
+)
+def test_a_wrong_model_file_is_named_for_what_it_is(tmp_path, option, name, words):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "drive.mp4").write_bytes(b"not a graph")
+    code, _, stderr = _run(option, name, *FAST, cwd=tmp_path)
+    assert code == 1
+    assert stderr.strip().splitlines()[-1] == f"fanet-trt-bench: error: {words}"
