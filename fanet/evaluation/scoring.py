@@ -158,7 +158,7 @@ def evaluate(
         raise EvaluationError(
             "none of the {} labelled images could be evaluated".format(len(chosen))
         )
-    _warn(skipped, unknown)
+    _warn(skipped, unknown, scored + unknown, table)
     if not scored:
         raise EvaluationError(
             "no label pixel of the {} images is one of the {} classes (all are ignored): "
@@ -183,13 +183,19 @@ def _label_kind_hint(table: LabelTable, unknown: int) -> str:
     return ""
 
 
-def _warn(skipped: Dict[str, List[str]], unknown: int) -> None:
+MANY_UNKNOWN = 0.01  # a share of the labelled pixels that suggests the wrong --label-kind
+
+
+def _warn(skipped: Dict[str, List[str]], unknown: int, labelled: int, table: LabelTable) -> None:
     for reason, files in skipped.items():
         if files:
             logger.warning("skipped %d images %s (first: %s)", len(files), reason, files[0])
     if unknown:
+        hint = _label_kind_hint(table, unknown) if unknown > MANY_UNKNOWN * labelled else ""
         logger.warning(
-            "%d pixels hold label IDs outside the Cityscapes table: counted as ignored", unknown
+            "%d pixels hold label IDs outside the Cityscapes table: counted as ignored%s",
+            unknown,
+            hint,
         )
 
 

@@ -56,6 +56,8 @@ NOT_CHECKPOINTS = {
 
 
 def _load_file(path: str | os.PathLike) -> Any:
+    if os.path.isdir(path):
+        raise CheckpointError(f"{os.fspath(path)} is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {os.fspath(path)}")
     suffix = os.path.splitext(os.fspath(path))[1].lower()

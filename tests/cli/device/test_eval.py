@@ -106,6 +106,27 @@ def test_a_folder_of_images_and_train_id_labels(
     assert report["images"] == 3 and report["models"][0]["miou"] > 0.6
 
 
+def test_label_ids_read_as_train_ids_are_named_with_the_flag_that_reads_them(
+    synthetic_cityscapes, exported_trained, tmp_path, capsys, caplog
+):
+    images, labels = _folder(tmp_path, synthetic_cityscapes, count=2)
+    sources = sorted((synthetic_cityscapes / "leftImg8bit" / "val").rglob("*.png"))[:2]
+    for index, source in enumerate(sources):  # the raw label IDs, where train IDs were
+        label = str(source).replace("leftImg8bit", "gtFine", 1)
+        shutil.copy(
+            label.replace("_leftImg8bit", "_gtFine_labelIds"), labels / f"scene{index}_trainIds.png"
+        )
+    args = ["--model", str(exported_trained), "--images", str(images), "--labels", str(labels)]
+    _eval_json(capsys, *args)
+    assert (
+        "counted as ignored (Cityscapes label IDs read as train IDs? pass --label-kind "
+        "label_ids)" in caplog.text
+    )
+    caplog.clear()
+    report = _eval_json(capsys, *args, "--label-kind", "label_ids")
+    assert report["unknown_label_pixels"] == 0 and "--label-kind" not in caplog.text
+
+
 def test_bad_data_is_skipped_and_counted(
     synthetic_cityscapes, exported_trained, tmp_path, capsys, caplog
 ):

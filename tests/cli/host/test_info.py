@@ -48,6 +48,7 @@ def _write(path, payload):
     "name,payload,extra,message",
     [
         ("missing.pth", None, [], "not found"),
+        ("cs", "folder", [], "cs is a folder, not a checkpoint file"),
         ("text.pth", b"hello\n", [], "cannot read checkpoint"),
         ("other.pth", {"conv.weight": torch.zeros(1)}, [], "not a FANet checkpoint"),
         ("c21.pth", "c21", ["--num-classes", "19"], "21 classes but the model has 19"),
@@ -57,6 +58,8 @@ def test_bad_checkpoints_give_one_line_and_exit_1(tmp_path, name, payload, extra
     path = tmp_path / name
     if payload == "c21":
         _write(path, create_model("fanet18", num_classes=21).state_dict())
+    elif payload == "folder":
+        path.mkdir()
     elif payload is not None:
         _write(path, payload)
     result = subprocess.run(
