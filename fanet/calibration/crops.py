@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from fanet.calibration.errors import CalibrationError
@@ -14,15 +14,23 @@ from fanet.calibration.sources import ImageSource, iter_indices
 from fanet.core.preprocess import preprocess
 
 logger = logging.getLogger(__name__)
-PROGRESS_SECONDS = 5.0
 
 
 @dataclass
 class CropStats:
-    """What sampling did: crops made, unreadable images skipped."""
+    """What sampling did: crops made, unreadable images skipped, small images enlarged."""
 
     crops: int = 0
     skipped: list[str] = field(default_factory=list)
+    enlarged: list[str] = field(default_factory=list)
+
+
+def _at_least(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled up, keeping its aspect, until it covers ``size``."""
+    scale = max(size[0] / image.shape[0], size[1] / image.shape[1])
+    height = max(size[0], round(image.shape[0] * scale))
+    width = max(size[1], round(image.shape[1] * scale))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _crop(image: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -42,12 +50,11 @@ def sample_crops(
     """Yield ``count`` preprocessed 1 x 3 x H x W crops from full-resolution images.
 
     Images are visited in a seeded random order and cropped at seeded random positions,
-    so the same arguments always give the same crops. Unreadable images are skipped,
-    logged and counted in ``stats``; an image smaller than the crop is an error.
+    so the same arguments always give the same crops. Unreadable images are skipped and
+    an image smaller than the crop is enlarged to cover it, each counted in ``stats``.
     """
     stats = stats if stats is not None else CropStats()
     rng = np.random.default_rng(seed)
-    last_report = time.monotonic()
     for index in iter_indices(count + 10 * len(source), len(source), rng):
         if stats.crops == count:
             return
@@ -59,15 +66,11 @@ def sample_crops(
                 logger.warning("skipped unreadable image %s", name)
             continue
         if image.shape[0] < size[0] or image.shape[1] < size[1]:
-            raise CalibrationError(
-                f"image {name} is {image.shape[0]}x{image.shape[1]}, smaller than the "
-                f"{size[0]}x{size[1]} crop; export a smaller --res or use larger images"
-            )
+            if name not in stats.enlarged:
+                stats.enlarged.append(name)
+            image = _at_least(image, size)
         stats.crops += 1
         yield preprocess(_crop(image, size, rng))
-        if time.monotonic() - last_report > PROGRESS_SECONDS:
-            logger.info("calibration crops: %d/%d", stats.crops, count)
-            last_report = time.monotonic()
     if stats.crops < count:
         raise CalibrationError(
             f"only {stats.crops} of {count} crops could be made: {len(stats.skipped)} of "

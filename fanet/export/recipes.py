@@ -22,6 +22,7 @@ from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import ImageSource
 from fanet.core.attention_islands import attention_islands
+from fanet.core.progress import with_progress
 from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
 from fanet.export.int8 import calibrate_ranges, quantize_qdq
 from fanet.export.onnx_runs import carried_feeds
@@ -60,7 +61,7 @@ def export_int8(
     """The INT8 forms, calibrated on ``source`` (or the cached ranges)."""
     fp32_now = run.staged(run.fp32_path)
     fp32 = onnx.load(fp32_now)
-    ranges, skipped = _ranges(run, source, fp32)
+    ranges, stats = _ranges(run, source, fp32)
     write_tensorrt_cache(run.files.stage(run.artefacts.tensorrt_cache), ranges)
     config = run.config
     calibration = {
@@ -70,7 +71,8 @@ def export_int8(
         "count": config.calib_count,
         "seed": config.seed,
         "method": config.calib_method,
-        "skipped_images": skipped,
+        "skipped_images": len(stats.skipped),
+        "enlarged_images": len(stats.enlarged),
         "cache": os.path.abspath(_ranges_cache(run)),
         "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
     }
@@ -91,8 +93,9 @@ def _ranges_cache(run: ExportRun) -> str:
     return run.config.calib_cache or run.artefacts.ranges_cache
 
 
-def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple[Any, int]:
-    """The activation ranges (cached, else calibrated and staged) and the images skipped."""
+def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple[Any, CropStats]:
+    """The activation ranges (cached, else calibrated and staged), and what sampling the
+    crops did (nothing, for cached ranges)."""
     config = run.config
     cache_path = _ranges_cache(run)
     fingerprint = {
@@ -111,9 +114,9 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
             f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): delete it to "
             "recalibrate"
         )
-    if ranges is not None:
-        return ranges, 0
     stats = CropStats()
+    if ranges is not None:
+        return ranges, stats
     logger.info(
         "calibrating on %d crops of %s (%d images)",
         config.calib_count,
@@ -122,13 +125,24 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
     )
     assert config.size is not None  # validated: INT8 needs a fixed size
     crops = sample_crops(source, config.calib_count, config.size, config.seed, stats)
+    crops = with_progress(crops, config.calib_count, "crop", "calibrating", logger)
     fp32_now = run.staged(run.fp32_path)
     feeds = (feed for feed, _ in carried_feeds(fp32_now, crops, run.common.state))
     ranges = calibrate_ranges(fp32_now, feeds, config.calib_method)
     save_ranges(run.files.stage(cache_path), fingerprint, ranges)
     if stats.skipped:
-        logger.warning("%d unreadable images were skipped", len(stats.skipped))
-    return ranges, len(stats.skipped)
+        logger.warning(
+            "%d unreadable images were skipped (first: %s)", len(stats.skipped), stats.skipped[0]
+        )
+    if stats.enlarged:
+        logger.warning(
+            "%d images smaller than the %dx%d crop were enlarged to it (first: %s)",
+            len(stats.enlarged),
+            config.size[0],
+            config.size[1],
+            stats.enlarged[0],
+        )
+    return ranges, stats
 
 
 def _default_opset(proto: onnx.ModelProto) -> int:

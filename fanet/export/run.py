@@ -8,6 +8,7 @@ against its reference, and given its sidecar.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,10 @@ from fanet.export.config import ExportConfig
 from fanet.export.onnx_export import GraphForm, export_onnx, save_model, set_metadata
 from fanet.export.verify import agreement_with, log_agreement, require_finite, verify_fp32
 from fanet.model.fanet import FANet
+
+logger = logging.getLogger(__name__)
+
+AGREEMENT_WARNING = 0.97  # label agreement with FP32 below which a lower precision is suspect
 
 
 @dataclass
@@ -117,6 +122,7 @@ class ExportRun:
         require_finite(path, "the FP32 graph", agreement)
         exported = ExportedFile(path, variant.precision, agreement)
         log_agreement(path, "FP32 ONNX", agreement)
+        self._warn_if_far(exported)
         recipe = dict(self.common.provenance.recipe, **variant.recipe)
         provenance = sidecar.provenance._replace(io_dtype=variant.io_dtype, recipe=recipe)
         self._write_sidecar(
@@ -126,6 +132,20 @@ class ExportRun:
             tensorrt_checked=checked,
         )
         return exported
+
+    def _warn_if_far(self, exported: ExportedFile) -> None:
+        """A warning for a trained model's graph whose labels stray from the FP32 graph's."""
+        agreeing = exported.agreement.get("argmax_agreement", 1.0)
+        if self.config.random_weights or agreeing >= AGREEMENT_WARNING:
+            return
+        logger.warning(
+            "%s agrees with the FP32 graph on only %.1f %% of pixels (below %.0f %%): check "
+            "that the calibration images (--calib-data) look like what the robot sees, or "
+            "use --fp16",
+            os.path.basename(exported.path),
+            100 * agreeing,
+            100 * AGREEMENT_WARNING,
+        )
 
     def _conform(self, proto: onnx.ModelProto, path: str) -> list[str]:
         """Refuse ``proto`` if a targeted TensorRT that reads its opset would reject it;

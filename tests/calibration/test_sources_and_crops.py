@@ -82,9 +82,13 @@ def test_missing_path_and_non_video_file(tmp_path):
         open_source(str(tmp_path / "list.txt"))
 
 
-def test_images_smaller_than_the_crop_are_an_error(cityscapes):
-    with pytest.raises(CalibrationError, match="smaller than the 128x256 crop"):
-        list(sample_crops(open_source(str(cityscapes)), 2, (128, 256)))
+def test_images_smaller_than_the_crop_are_enlarged_and_counted(tmp_path):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((48, 64, 3), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "large.png"), np.full((256, 512, 3), 100, np.uint8))
+    stats = CropStats()
+    crops = list(sample_crops(open_source(str(tmp_path)), 4, (128, 256), stats=stats))
+    assert len(crops) == 4 and all(crop.shape == (1, 3, 128, 256) for crop in crops)
+    assert [p.rsplit("/", 1)[-1] for p in stats.enlarged] == ["photo.png"]
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path):

@@ -133,13 +133,16 @@ def test_unreadable_weights(tmp_path):
     assert code == 1 and "cannot read checkpoint" in stderr
 
 
-def test_images_smaller_than_the_crop(tmp_path):
+def test_images_smaller_than_the_crop_are_enlarged_counted_and_recorded(tmp_path):
+    """A 32x64 photo among the calibration images no longer aborts a 64x128 export."""
     from fanet.core.synthetic import write_cityscapes
 
     write_cityscapes(str(tmp_path / "cs"), "train", 2, size=(32, 64))
-    code, _, stderr = _run(*_int8_args(tmp_path / "cs", tmp_path / "out"))
-    assert code == 1 and "smaller than the 64x128 crop" in stderr
-    assert not list((tmp_path / "out").glob("*.part"))
+    code, _, stderr = _run(*_int8_args(tmp_path / "cs", tmp_path / "out", "--calib-count", "2"))
+    assert code == 0, stderr
+    assert "2 images smaller than the 64x128 crop were enlarged to it" in stderr
+    sidecar = json.loads((tmp_path / "out" / "fanet18_64x128_int8.json").read_text())
+    assert sidecar["calibration"]["enlarged_images"] == 2
 
 
 def test_interruption_leaves_no_partial_files(tmp_path, monkeypatch, capsys):

@@ -166,10 +166,12 @@ def test_a_failed_re_export_keeps_the_previous_set(tmp_path, calibration):
     out = tmp_path / "out"
     assert _finish(_start(_command(out, 0, calibration), tmp_path))[0] == 0
     before = _snapshot(out)
-    small = tmp_path / "small"
-    write_cityscapes(str(small), "train", 2, size=(32, 64))  # smaller than the crop
-    code, _, stderr = _finish(_start(_command(out, 1, str(small)), tmp_path))
-    assert code == 1 and "smaller than the 64x128 crop" in stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("a.png", "b.png"):
+        (broken / name).write_bytes(b"not a png")  # no crop can be made of these
+    code, _, stderr = _finish(_start(_command(out, 1, str(broken)), tmp_path))
+    assert code == 1 and "crops could be made: 2 of 2 images are unreadable" in stderr
     assert _snapshot(out) == before
     assert consistent_set(out) == {"fp32", "int8"}
 
