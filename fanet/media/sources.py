@@ -68,7 +68,9 @@ class FrameSource:
         size = None
         for frame in self._frames():
             shape = frame.image.shape[:2]
-            if size is not None and shape != size:
+            # Photos differ in size as a matter of course; a video or stream that changes
+            # size has been cut (and a temporal model starts again).
+            if size is not None and shape != size and self.kind != "images":
                 self.size_changes += 1
                 logger.warning(
                     "%s: frame size changed from %dx%d to %dx%d at %s",

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--color", action="store_true", help="<name>_color.png")
     out.add_argument("--overlay", action="store_true", help="<name>_overlay.png")
-    out.add_argument("--video", metavar="MP4", help="write the overlays as a video")
+    out.add_argument("--video", metavar="FILE", help="write the overlays as a video (.mp4, .avi)")
     out.add_argument("--show", action="store_true", help="show a window (q or Esc stops)")
     out.add_argument(
         "--force", action="store_true", help="replace output files even where they are read-only"
@@ -105,10 +105,12 @@ def _model(args: argparse.Namespace) -> str:
 
     if args.engine or args.weights or args.onnx:
         return args.engine or args.weights or args.onnx
-    found = ArtefactSet.find(".")
+    found = ArtefactSet.find(".", args.temporal)
     if found is None:
+        window = " exported with --temporal {}".format(args.temporal) if args.temporal else ""
         raise ConfigError(
-            "no model: pass --onnx, --engine or --weights, or run in an export folder"
+            "no model: pass --onnx, --engine or --weights, or run in a folder holding an "
+            "export{}".format(window)
         )
     return found.graph("fp32")
 
@@ -140,7 +142,7 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fanet.media.sources import open_frames
+    from fanet.media.sources import SourceError, open_frames
     from fanet.media.writers import FrameWriters
     from fanet.runtime.segmenter import Segmenter
     from fanet.runtime.stream import StreamStats
@@ -157,6 +159,7 @@ def _main(args: argparse.Namespace) -> int:
     with Segmenter.from_file(
         model, args.backend, args.device, precision=precision, **options
     ) as segmenter:
+        logger.info("model: %s", segmenter.model)
         window = check_window(segmenter.sidecar.temporal, args.temporal, model, implicit=False)
         stats = StreamStats()  # from the first frame read, not from the model's loading
         frames = _limited(source, args.limit)
@@ -181,7 +184,13 @@ def _main(args: argparse.Namespace) -> int:
             interrupted = True
             raise
         finally:
-            writers.close(keep=completed or (interrupted and stats.frames > 0))
+            writers.close(keep=stats.frames > 0 and (completed or interrupted))
+    if not stats.frames:
+        raise SourceError(
+            "nothing segmented: {} had no frame that could be read ({} unreadable skipped)".format(
+                args.source, source.skipped
+            )
+        )
     _summary(source, stats, window)
     return 0
 
@@ -236,6 +245,15 @@ def _latency(stats: Any) -> str:
 
 
 def _summary(source: Any, stats: Any, window: int) -> None:
+    if source.kind == "images":  # files: no capture, no stream to drop or reconnect
+        logger.info(
+            "%d images at %.1f FPS (%s); %d unreadable skipped",
+            stats.frames,
+            stats.fps(),
+            _stages(stats),
+            source.skipped,
+        )
+        return
     temporal = "; {}-frame attention, its state reset at {} cuts".format(window, stats.cuts)
     logger.info(
         "%d frames at %.1f FPS (%s); capture to labels %s; %d unreadable skipped, "

@@ -62,7 +62,37 @@ def test_a_folder_skips_and_counts_unreadable_files(scenes, exported_trained, tm
     out = tmp_path / "out"
     code = segment.main([str(folder), "--onnx", str(exported_trained), "--overlay", "-o", str(out)])
     assert code == 0 and len(list(out.glob("*_overlay.png"))) == 3
-    assert "3 frames at" in caplog.text and "1 unreadable skipped" in caplog.text
+    assert "3 images at" in caplog.text and "1 unreadable skipped" in caplog.text
+
+
+def test_photos_of_several_sizes_are_files_not_a_stream(scenes, exported_trained, tmp_path, caplog):
+    """No frame-size warnings, capture latency or reconnects for a folder of photos."""
+    caplog.set_level(logging.INFO)
+    paths, _ = scenes
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index, path in enumerate(paths[:3]):
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(folder / path.name), image[: 64 + 16 * index, : 128 + 32 * index])
+    code = segment.main(
+        [str(folder), "--onnx", str(exported_trained), "--labels", "-o", str(tmp_path)]
+    )
+    assert code == 0 and "3 images at" in caplog.text
+    for stream_word in ("size changed", "size changes", "capture to labels", "reconnects"):
+        assert stream_word not in caplog.text
+
+
+def test_an_undecodable_image_alone_is_an_error(exported_trained, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    command = [sys.executable, "-m", "fanet.cli.device.segment", str(broken)]
+    result = captured(command + ["--onnx", str(exported_trained), "--labels", "-o", str(tmp_path)])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"fanet-segment: error: nothing segmented: {broken} had no frame that could be read "
+        "(1 unreadable skipped)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.png"]
 
 
 class _Camera:
@@ -228,3 +258,29 @@ def test_a_temporal_graph_without_its_window_is_one_line(
     result = captured(command, cwd=paths[0].parent)
     assert result.returncode == expected and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_in_an_export_folder_the_plain_graph_runs_and_is_named(
+    scenes, exported_trained, temporal_export, tmp_path, caplog
+):
+    """After the README's step 4 a temporal export sits beside the plain one, newer: a
+    command given no model runs the plain one, and says which and what else is there."""
+    caplog.set_level(logging.INFO)
+    paths, _ = scenes
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for export in (exported_trained, temporal_export):  # the temporal one written last
+        for path in export.parent.iterdir():
+            if path.is_file():
+                (folder / path.name).write_bytes(path.read_bytes())
+    result = captured(
+        [sys.executable, "-m", "fanet.cli.device.segment", str(paths[0]), "--labels", "-o", "out"],
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    chosen = [line for line in result.stderr.splitlines() if "model: " in line][0]
+    others = f"of the exports in {folder}; also there: {temporal_export.name}: pass --onnx"
+    assert chosen.endswith(others + " to choose)")
+    assert (
+        f"model: {exported_trained.name}" in chosen or f"model: ./{exported_trained.name}" in chosen
+    )
