@@ -7,13 +7,13 @@ import argparse
 import contextlib
 import logging
 import math
-import os
 import re
 import signal
 import sys
 import threading
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
+from fanet.core.cpus import usable_cpus
 from fanet.core.errors import FanetError
 from fanet.core.signals import imports_uninterrupted
 
@@ -111,7 +111,7 @@ def _finite(text: str, allow_zero: bool, unit: str = "a number") -> float:
 
 def warn_if_oversubscribed(threads: Optional[int], log: logging.Logger) -> None:
     """A warning when ``--threads`` asks for more than 4 threads per CPU of this machine."""
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     if threads is not None and threads > 4 * cpus:
         log.warning(
             "--threads %d is more than 4 per CPU (this machine has %d): the threads will "

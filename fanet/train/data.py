@@ -68,6 +68,12 @@ def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = Non
     return samples
 
 
+def largest_image(samples: list[Sample]) -> tuple[int, int]:
+    """The largest height and the largest width of the samples' labelled images."""
+    sizes = [_size(sample.frames[-1]) or (0, 0) for sample in samples]
+    return max(size[1] for size in sizes), max(size[0] for size in sizes)
+
+
 def _size(path: str) -> tuple[int, int] | None:
     """(width, height) from the file's header, without decoding it."""
     try:

@@ -12,6 +12,7 @@ synchronised BatchNorm (CUDA). Checkpoints resume the same loss curve.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from fanet.core import strict_json
+from fanet.core.cpus import usable_cpus
 from fanet.core.errors import ConfigError
 from fanet.core.files import check_writable_folder, remove_stale_parts, write_failure
 from fanet.core.postprocess import upsampled_argmax
@@ -37,7 +39,7 @@ from fanet.model.fanet import FANet
 from fanet.model.temporal import TemporalFANet, check_window
 from fanet.train import state
 from fanet.train.augment import Augmentation
-from fanet.train.data import SegmentationDataset, training_samples
+from fanet.train.data import SegmentationDataset, largest_image, training_samples
 from fanet.train.distributed import World, join, leave
 from fanet.train.losses import LOSSES, OhemCrossEntropy, upsampled
 from fanet.train.network import AUX_WEIGHT, TrainingFANet
@@ -87,7 +89,7 @@ class TrainConfig:
     val_limit: int | None = None
     save_every: int = 1000
     log_every: int = 20
-    workers: int = 4
+    workers: int = field(default_factory=lambda: min(4, usable_cpus()))
     seed: int = 0
     device: str | None = None
     temporal: int = 1
@@ -139,6 +141,16 @@ class _Run:
             raise ConfigError(f"--batch {config.batch} does not split over {world.size} processes")
         if config.sync_bn and world.size > 1 and world.device.type != "cuda":
             raise ConfigError("--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only)")
+        created = not os.path.exists(config.output_dir)
+        try:
+            self._start(config, world)
+        except BaseException:
+            if created and world.main:  # a failed start leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    os.rmdir(config.output_dir)
+            raise
+
+    def _start(self, config: TrainConfig, world: World) -> None:
         if world.main:
             _prepare_folder(config)
         self.settings = _settings(config)
@@ -146,6 +158,7 @@ class _Run:
         pairs, kind = find_pairs(data, "training data")
         self.table = label_table(kind)
         samples = training_samples(pairs, config.temporal, config.cityscapes)
+        _check_crop(config.crop, samples)
         augmentation = Augmentation(config.crop, config.scale, config.flip, config.jitter)
         self.dataset = SegmentationDataset(samples, self.table, augmentation, config.seed)
         self.batches_per_epoch = len(samples) // config.batch
@@ -365,6 +378,18 @@ class _EpochShare(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+def _check_crop(crop: tuple[int, int], samples: list[Any]) -> None:
+    """Refuse a crop larger than every training image (padding it would only waste
+    memory)."""
+    height, width = largest_image(samples)
+    if crop[0] > height or crop[1] > width:
+        raise ConfigError(
+            f"--crop {crop[0]}x{crop[1]} is larger than the training images (at most "
+            f"{height}x{width}): pass --crop {min(crop[0], height)}x{min(crop[1], width)} or "
+            "smaller"
+        )
 
 
 def _prepare_folder(config: TrainConfig) -> None:

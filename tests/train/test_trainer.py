@@ -129,6 +129,23 @@ def test_bad_input_is_one_line(scenes, tmp_path, extra, message):
     code, stderr = _run(*_one_step(scenes, tmp_path / "run"), *extra)
     assert code == 1 and "Traceback" not in stderr, stderr
     assert message in stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()  # a failed start leaves no empty -o folder
+
+
+def test_a_crop_larger_than_the_images_is_refused(scenes, tmp_path):
+    code, stderr = _run(*_one_step(scenes, tmp_path / "run"), "--crop", "512x1024")
+    assert code == 1 and stderr.strip().splitlines()[-1] == (
+        "fanet-train: error: --crop 512x1024 is larger than the training images (at most "
+        "96x192): pass --crop 96x192 or smaller"
+    )
+
+
+def test_help_gives_the_recipes_defaults_and_workers_fit_the_machine(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 1024x1024;" in text and "(default 16)" in text and "(default 80000)" in text
+    assert train.build_parser().parse_args([]).workers == min(4, len(os.sched_getaffinity(0)))
 
 
 @pytest.mark.parametrize(

@@ -92,11 +92,27 @@ def _data_arguments(data: Any, defaults: TrainConfig) -> None:
 def _recipe_arguments(recipe: Any, defaults: TrainConfig) -> None:
     from fanet.train.losses import LOSSES
 
-    recipe.add_argument("--crop", type=parse_resolution, default=defaults.crop, metavar="HxW")
     recipe.add_argument(
-        "--batch", type=positive_int, default=defaults.batch, help="images per step, all processes"
+        "--crop",
+        type=parse_resolution,
+        default=defaults.crop,
+        metavar="HxW",
+        help="random crop per image (default {}x{}; at most the images' size)".format(
+            *defaults.crop
+        ),
     )
-    recipe.add_argument("--iters", type=positive_int, default=defaults.iters)
+    recipe.add_argument(
+        "--batch",
+        type=positive_int,
+        default=defaults.batch,
+        help="images per step, all processes (default {})".format(defaults.batch),
+    )
+    recipe.add_argument(
+        "--iters",
+        type=positive_int,
+        default=defaults.iters,
+        help="steps in all (default {})".format(defaults.iters),
+    )
     recipe.add_argument("--lr", type=positive_float, default=defaults.lr)
     recipe.add_argument("--momentum", type=non_negative_float, default=defaults.momentum)
     recipe.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay)
@@ -128,7 +144,12 @@ def _run_arguments(run: Any, defaults: TrainConfig) -> None:
     run.add_argument("--save-every", type=positive_int, default=defaults.save_every)
     run.add_argument("--log-every", type=positive_int, default=defaults.log_every)
     run.add_argument(
-        "--workers", type=non_negative_int, default=defaults.workers, help="data loader workers"
+        "--workers",
+        type=non_negative_int,
+        default=defaults.workers,
+        help="data loader processes (default {}: at most 4, at most this machine's CPUs)".format(
+            defaults.workers
+        ),
     )
     run.add_argument("--seed", type=int, default=defaults.seed)
 
