@@ -104,16 +104,21 @@ def _rounds(groups: List[Tuple[Callable[[], Any], Steps]], budget: Budget, label
                     times[name].append(measured if measured is not None else elapsed * 1e3)
             rounds += 1
             if time.perf_counter() - last_report > PROGRESS_SECONDS:
-                medians = ", ".join(
-                    "{} {:.1f} ms".format(name, float(np.median(values)))
-                    for name, values in times.items()
-                )
-                logger.info("%s: %d rounds, median %s", label, rounds, medians)
+                logger.info("%d rounds, median ms: %s", rounds, _medians(times))
                 last_report = time.perf_counter()
     except KeyboardInterrupt:
         logger.warning("%s: interrupted after %d rounds", label, rounds)
         return Timing({name: values[:rounds] for name, values in times.items()}, wall, True)
     return Timing(times, wall, False)
+
+
+def _medians(times: Dict[str, List[float]]) -> str:
+    """``row: metric 3.1, metric 4.0; row: ...``, each row named once."""
+    rows: Dict[str, List[str]] = {}
+    for name, values in times.items():
+        row, metric = name.rsplit(": ", 1)
+        rows.setdefault(row, []).append("{} {:.1f}".format(metric, float(np.median(values))))
+    return "; ".join("{}: {}".format(row, ", ".join(cells)) for row, cells in rows.items())
 
 
 def _check_finite(outputs: Dict[str, np.ndarray], label: str) -> None:

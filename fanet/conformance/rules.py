@@ -54,6 +54,23 @@ KNOWN_VERSIONS = (
     (8, 2), (8, 4), (8, 5), (8, 6), (10, 0), (10, 3), (10, 4), (10, 8), (10, 12), (10, 15),
     (11, 0), (11, 1),
 )  # fmt: skip
+# The TensorRT releases fanet's rules cover, by major version: the first and last minor
+# (TensorRT 9 was never released for these platforms).
+RELEASES = {8: (2, 6), 10: (0, 16), 11: (0, 4)}
+
+
+def is_release(version: Version) -> bool:
+    """Whether ``version`` (major, minor[, patch]) is a TensorRT these rules cover."""
+    first, last = RELEASES.get(version[0], (1, 0))
+    return first <= version[1] <= last
+
+
+def releases_text() -> str:
+    """``8.2-8.6, 10.0-10.16, 11.0-11.4``."""
+    return ", ".join(
+        "{0}.{1}-{0}.{2}".format(major, *minors) for major, minors in sorted(RELEASES.items())
+    )
+
 
 _F = frozenset
 _FLOATS_8 = _F({FLOAT, FLOAT16})

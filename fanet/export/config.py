@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fanet.conformance.check import version_text
-from fanet.conformance.rules import Version, generation, serves, versions_for_opset
+from fanet.conformance.rules import (
+    Version,
+    generation,
+    is_release,
+    releases_text,
+    serves,
+    versions_for_opset,
+)
 from fanet.core.errors import ConfigError
 from fanet.core.names import check_name
 from fanet.model.temporal import check_window
@@ -73,6 +80,11 @@ def validate(config: ExportConfig) -> None:
 def _check_target(version: Version, opset: int) -> None:
     if version < (8, 2):
         raise ConfigError(f"--target-trt {version_text(version)}: fanet supports 8.2 and newer")
+    if not is_release(version):
+        raise ConfigError(
+            f"--target-trt {version_text(version)}: no TensorRT release fanet knows "
+            f"({releases_text()})"
+        )
     rules = generation(version)
     if not serves(version, opset):
         raise ConfigError(

@@ -29,6 +29,7 @@ from fanet.core.labels import blend, colorize, train_id_to_id
 from fanet.core.media_files import opencv_path, write_png
 
 logger = logging.getLogger(__name__)
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # container (the file's suffix): codec
 
 WINDOW = "fanet-segment"
 
@@ -82,6 +83,13 @@ class FrameWriters:
             if not os.path.isdir(folder):
                 raise OutputError("--video folder {} does not exist".format(folder))
             check_replaceable(request.video, request.force)
+            container = os.path.splitext(request.video)[1].lower()
+            if container not in VIDEO_CODECS:
+                raise OutputError(
+                    "--video {}: write {} (the container follows the name)".format(
+                        request.video, " or ".join(sorted(VIDEO_CODECS))
+                    )
+                )
             remove_stale_parts(folder)
         if request.labels or request.label_ids or request.color or request.overlay:
             remove_stale_parts(request.folder)
@@ -116,10 +124,12 @@ class FrameWriters:
 
         height, width = overlay.shape[:2]
         if self._video is None:
-            self._video_temporary = temporary_beside(self.request.video or "", ".mp4")
+            video = self.request.video or ""
+            container = os.path.splitext(video)[1].lower()
+            self._video_temporary = temporary_beside(video, container)
             self._video = cv2.VideoWriter(
                 self._opencv_names.enter_context(opencv_path(self._video_temporary)),
-                cv2.VideoWriter.fourcc(*"mp4v"),
+                cv2.VideoWriter.fourcc(*VIDEO_CODECS[container]),
                 self.request.fps,
                 (width, height),
             )

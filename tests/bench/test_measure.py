@@ -2,6 +2,9 @@
 machine's drift moves them alike, each row warmed up again (unmeasured) after another
 ran; each keeps its own statistics."""
 
+import logging
+
+from fanet.bench import measure
 from fanet.bench.measure import Budget, Probe, measure_together
 
 
@@ -42,3 +45,19 @@ def test_a_row_alone_is_not_warmed_up_between_rounds():
     probe = Probe("a", {"host": lambda: calls.append("host") or 1.0}, lambda: calls.append("warm"))
     measure_together([probe], Budget(warmup_s=0, duration_s=None, iterations=2))
     assert calls == ["host", "host"]
+
+
+def test_a_progress_line_names_each_row_once(monkeypatch, caplog):
+    monkeypatch.setattr(measure, "PROGRESS_SECONDS", -1.0)  # a line every round
+    label = "onnxruntime fp32 512x1024"
+    probes = [
+        Probe(label, {"host": lambda: 10.0, "pipeline": lambda: 12.0}, lambda: 0),
+        Probe("torch fp32 512x1024", {"host": lambda: 20.0}, lambda: 0),
+    ]
+    with caplog.at_level(logging.INFO):
+        measure_together(probes, Budget(warmup_s=0, duration_s=None, iterations=1))
+    (line,) = [r.message for r in caplog.records if "rounds" in r.message]
+    assert line == (
+        "1 rounds, median ms: onnxruntime fp32 512x1024: host 10.0, pipeline 12.0; "
+        "torch fp32 512x1024: host 20.0"
+    )

@@ -88,6 +88,18 @@ def test_fp16_io_and_int8_graphs_conform(tmp_path, synthetic_cityscapes, opset):
     assert onnx.load(variants["fp16"]).graph.input[0].type.tensor_type.elem_type == FLOAT16
 
 
+@pytest.mark.parametrize("version", ["9.0", "10.99", "12.0"])
+def test_a_tensorrt_that_was_never_released_is_refused(tmp_path, capsys, version):
+    code = main(
+        ["--random-weights", "--res", "64x128", "--target-trt", version, "-o", str(tmp_path)]
+    )
+    assert code == 1 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.strip() == (
+        f"fanet-export: error: --target-trt {version}: no TensorRT release fanet knows "
+        "(8.2-8.6, 10.0-10.16, 11.0-11.4)"
+    )
+
+
 def test_a_target_the_opset_does_not_serve_is_refused_before_anything_is_written(tmp_path, capsys):
     code = main(["--random-weights", "--res", "64x128", "--target-trt", "8.2", "-o", str(tmp_path)])
     assert code == 1 and list(tmp_path.iterdir()) == []

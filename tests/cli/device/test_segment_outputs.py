@@ -142,3 +142,21 @@ def test_videos_whose_names_are_not_utf8_are_read_and_written(scenes, exported_t
         linked = tmp_path / "check.mp4"
         linked.write_bytes(written.read())
     assert int(cv2.VideoCapture(str(linked)).get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+
+
+def test_the_video_container_follows_the_name(scenes, exported_trained, tmp_path, capsys):
+    """out.avi is an AVI (Motion JPEG), out.mp4 an MP4; another ending is refused first."""
+    _, video = scenes
+    for name, magic in (("out.avi", b"AVI "), ("out.mp4", b"ftyp")):
+        assert segment.main(_args(video, exported_trained, tmp_path / name)) == 0
+        head = (tmp_path / name).read_bytes()[:12]
+        assert magic in head, (name, head)
+        capture = cv2.VideoCapture(str(tmp_path / name))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+        capture.release()
+    assert segment.main(_args(video, exported_trained, tmp_path / "out.mkv")) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"fanet-segment: error: --video {tmp_path / 'out.mkv'}: write .avi or .mp4 "
+        "(the container follows the name)"
+    )
+    assert not (tmp_path / "out.mkv").exists()
