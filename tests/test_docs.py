@@ -68,7 +68,7 @@ def test_the_readme_layout_names_only_files_that_exist():
                 missing.append(entry.group(1))
             if folder.is_file():
                 folder = folder.parent
-        for name in re.findall(r"\b[a-z_0-9-]+\.(?:py|json|toml)\b", line[21:]):
+        for name in re.findall(r"\b[a-z_0-9-]+\.(?:py|json|toml|png)\b", line[21:]):
             if not (folder / name).exists() and not list(ROOT.glob(f"**/{name}")):
                 missing.append(name)
     assert not missing, missing
@@ -94,3 +94,14 @@ def test_no_room_holds_more_than_30_percent_of_the_lines():
     }
     print({room: f"{100 * n / total:.0f} %" for room, n in sorted(rooms.items())})
     assert max(rooms.values()) <= 0.3 * total, rooms
+
+
+def test_the_readme_layout_names_every_file_of_docs_examples_and_tools():
+    layout = "\n".join(_layout_block())
+    unnamed = [
+        f"{folder}/{path.name}"
+        for folder in ("docs", "examples", "tools")
+        for path in sorted((ROOT / folder).iterdir())
+        if path.is_file() and path.name not in layout
+    ]
+    assert not unnamed, unnamed
