@@ -139,16 +139,18 @@ def check_model_files(request: BenchRequest) -> None:
 
 
 def own_size(request: BenchRequest) -> Optional[Size]:
-    """The input size a fixed-size ``--onnx`` or ``--engine`` was made for (None: dynamic,
-    or no model file given)."""
+    """The input size a fixed-size model was made for: ``--onnx``, ``--engine``, or the
+    export here that the benchmark runs (None: dynamic, a checkpoint, or no model)."""
     if request.engine:
         record = read_record(request.engine)
         sidecar = record.sidecar if record else None
         return sidecar.input_size if sidecar else None
-    if request.onnx:
-        if os.path.isfile(sidecar_path(request.onnx)):
-            return read_sidecar(request.onnx).input_size
-        for tensor in read_model(request.onnx).inputs:  # a lone graph: its image input's
+    window = request.temporals[0] if request.temporals else None
+    onnx = request.onnx or (None if request.weights else local_export(window))
+    if onnx:
+        if os.path.isfile(sidecar_path(onnx)):
+            return read_sidecar(onnx).input_size
+        for tensor in read_model(onnx).inputs:  # a lone graph: its image input's
             shape = tensor.shape
             fixed = len(shape) == 4 and all(isinstance(side, int) and side > 0 for side in shape)
             if fixed and shape[1] == 3:

@@ -418,3 +418,13 @@ def test_a_wrong_model_file_is_named_for_what_it_is(tmp_path, option, name, word
     code, _, stderr = _run(option, name, *FAST, cwd=tmp_path)
     assert code == 1
     assert stderr.strip().splitlines()[-1] == f"fanet-trt-bench: error: {words}"
+
+
+def test_in_an_export_folder_the_export_is_measured_at_its_own_size(exported_trained, tmp_path):
+    for path in exported_trained.parent.iterdir():
+        if path.is_file():
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    code, stdout, stderr = _run("--backend", "onnxruntime", "--json", *FAST, cwd=tmp_path)
+    assert code == 0, stderr
+    (entry,) = json.loads(stdout)["results"]
+    assert entry["resolution"] == "128x256" and entry["model"].endswith(exported_trained.name)
