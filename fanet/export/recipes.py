@@ -23,6 +23,7 @@ from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import ImageSource
 from fanet.core.attention_islands import attention_islands
 from fanet.core.progress import with_progress
+from fanet.core.sidecar import INPUT_NAME
 from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
 from fanet.export.int8 import calibrate_ranges, quantize_qdq
 from fanet.export.onnx_runs import carried_feeds
@@ -127,7 +128,10 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
     crops = sample_crops(source, config.calib_count, config.size, config.seed, stats)
     crops = with_progress(crops, config.calib_count, "crop", "calibrating", logger)
     fp32_now = run.staged(run.fp32_path)
-    feeds = (feed for feed, _ in carried_feeds(fp32_now, crops, run.common.state))
+    if run.common.state:  # each frame's state is the frame before's output
+        feeds = (feed for feed, _ in carried_feeds(fp32_now, crops, run.common.state))
+    else:  # no state to carry: the calibrator's own run is the only one per crop
+        feeds = ({INPUT_NAME: crop} for crop in crops)
     ranges = calibrate_ranges(fp32_now, feeds, config.calib_method)
     save_ranges(run.files.stage(cache_path), fingerprint, ranges)
     if stats.skipped:
