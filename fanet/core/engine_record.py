@@ -12,7 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 from fanet.core import strict_json
 from fanet.core.errors import FanetError
-from fanet.core.files import atomic_write
+from fanet.core.files import atomic_write, once_per_version
 from fanet.core.sidecar import MetadataError, Sidecar, typed_fields
 
 
@@ -107,8 +107,14 @@ def write_record(engine_path: str, record: EngineRecord, to: Optional[str] = Non
 
 
 def read_record(engine_path: str) -> Optional[EngineRecord]:
-    """The engine's record, validated; None where there is none or it is not JSON."""
+    """The engine's record, validated (read once per version of the file); None where
+    there is none or it is not a JSON object."""
     path = record_path(engine_path)
+    return _read_file(path) if os.path.isfile(path) else None
+
+
+@once_per_version
+def _read_file(path: str) -> Optional[EngineRecord]:
     loaded = strict_json.read_object(path)
     return None if loaded is None else EngineRecord.from_json(loaded, path)
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -10,7 +11,7 @@ import shutil
 import stat
 import tempfile
 import time
-from typing import IO, Dict, Iterator, List, Tuple
+from typing import IO, Callable, Dict, Iterator, List, Tuple, TypeVar
 
 from fanet.core.errors import FanetError
 
@@ -142,25 +143,34 @@ def _current_umask() -> int:
     return mask
 
 
-def file_version(path: str) -> Tuple[str, int, int, int]:
-    """What tells one state of a file from another: its path, inode, size and mtime."""
-    info = os.stat(path)
-    return (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
+Result = TypeVar("Result")
 
 
-_HASHED: Dict[Tuple[str, int, int, int], str] = {}
+def once_per_version(read: Callable[[str], Result]) -> Callable[[str], Result]:
+    """``read(path)``, done once per version of the file (its path, inode, size and
+    modification time): a file replaced or rewritten is read again. What ``read`` raises
+    is not kept."""
+    done: Dict[Tuple[str, int, int, int], Result] = {}
+
+    @functools.wraps(read)
+    def once(path: str) -> Result:
+        info = os.stat(path)
+        version = (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
+        if version not in done:
+            done[version] = read(path)
+        return done[version]
+
+    return once
 
 
+@once_per_version
 def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file's bytes, computed once per version of the file."""
-    version = file_version(path)
-    if version not in _HASHED:
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        _HASHED[version] = digest.hexdigest()
-    return _HASHED[version]
+    """Hex SHA-256 of a file's bytes (computed once per version of the file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_writable_folder(folder: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from fanet.core import strict_json
 from fanet.core.errors import FanetError
-from fanet.core.files import atomic_write, file_version, sha256_file
+from fanet.core.files import atomic_write, once_per_version, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +286,6 @@ def write_sidecar(model_path: str, sidecar: Sidecar, to: Optional[str] = None) -
     return path
 
 
-_READ: Dict[Tuple[str, int, int, int], Sidecar] = {}
-
-
 def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
     """The sidecar of ``model_path`` (read and validated once per version of the file);
     else the ``fanet.*`` metadata of an ONNX; else the defaults with a warning
@@ -296,12 +293,10 @@ def read_sidecar(model_path: str, required: bool = False) -> Sidecar:
     path = sidecar_path(model_path)
     if not os.path.isfile(path):
         return _sidecar_from_onnx(model_path, path, required)
-    version = file_version(path)
-    if version not in _READ:
-        _READ[version] = _read_file(path)
-    return _READ[version]
+    return _read_file(path)
 
 
+@once_per_version
 def _read_file(path: str) -> Sidecar:
     try:
         with open(path) as stream:

@@ -12,11 +12,10 @@ from fanet.core.engine_record import (
     cache_key,
     default_cache_dir,
     read_record,
-    record_path,
 )
 from fanet.core.errors import ConfigError
 from fanet.core.files import sha256_file
-from fanet.core.sidecar import read_sidecar
+from fanet.core.sidecar import MetadataError, read_sidecar
 from fanet.runtime.options import BuildOptions, Size, TensorRTOptions
 from fanet.runtime.trt.backend import TensorRTBackend
 from fanet.runtime.trt.builder import build_engine
@@ -52,10 +51,19 @@ def engine_for_onnx(
         folder,
         "{}_{}_{}.engine".format(os.path.splitext(os.path.basename(onnx_path))[0], precision, key),
     )
-    if os.path.isfile(engine_path) and os.path.isfile(record_path(engine_path)):
+    if os.path.isfile(engine_path) and _has_record(engine_path):
         logger.info("engine cache hit: %s", engine_path)
         return engine_path
     return build_engine(onnx_path, precision, engine_path, options._replace(profile=profile))
+
+
+def _has_record(engine_path: str) -> bool:
+    """Whether a cached engine has a usable record (one that is missing, not JSON or
+    malformed makes the entry a miss, rebuilt)."""
+    try:
+        return read_record(engine_path) is not None
+    except MetadataError:
+        return False
 
 
 def rebuild_engine(engine_path: str) -> str:

@@ -106,3 +106,22 @@ def test_a_tensorrt_the_code_cannot_load_is_one_line(monkeypatch, tmp_path):
         BackendError, match="the tensorrt backend cannot be loaded: AttributeError: .*ILogger"
     ):
         open_backend(_engine(tmp_path, None), backend="tensorrt")
+
+
+@pytest.mark.parametrize("record", ["not json", '{"workspace_mib": "256"}'])
+def test_a_cached_engine_whose_record_is_unusable_is_built_again(monkeypatch, tmp_path, record):
+    """The engine cache takes an engine only with a readable, well-formed record."""
+    cuda = SimulatedCuda()
+    install_standin(monkeypatch, "10.3.0", cuda)
+    from fanet.core.engine_record import read_record, record_path
+    from fanet.runtime.trt import engine_cache
+
+    monkeypatch.setattr(
+        importlib.import_module("fanet.runtime.trt.builder"), "load_cuda_api", lambda: cuda
+    )
+    onnx = str(fp32_graph(host_artefact("export_set")))
+    engine = engine_cache.engine_for_onnx(onnx, "fp32", str(tmp_path), cuda=cuda)
+    with open(record_path(engine), "w") as stream:
+        stream.write(record)
+    assert engine_cache.engine_for_onnx(onnx, "fp32", str(tmp_path), cuda=cuda) == engine
+    assert read_record(engine).precision == "fp32"  # rebuilt, with a record again
