@@ -116,6 +116,15 @@ def local_export(temporal: Optional[int] = None) -> Optional[str]:
     return found.graph("fp32") if found else None
 
 
+def with_local_export(request: BenchRequest) -> BenchRequest:
+    """``request``, with the export here as its ``onnx`` where it names no model and at
+    most one temporal window: found (and logged) once for every row and size."""
+    if request.onnx or request.engine or request.weights or len(request.temporals) > 1:
+        return request
+    found = local_export(request.temporals[0] if request.temporals else None)
+    return request._replace(onnx=found) if found else request
+
+
 MODEL_FILES = {  # option: what it takes, and the file names that have it
     "onnx": ("an ONNX graph", ONNX_SUFFIXES),
     "engine": ("a TensorRT engine", ENGINE_SUFFIXES),
@@ -139,14 +148,13 @@ def check_model_files(request: BenchRequest) -> None:
 
 
 def own_size(request: BenchRequest) -> Optional[Size]:
-    """The input size a fixed-size model was made for: ``--onnx``, ``--engine``, or the
-    export here that the benchmark runs (None: dynamic, a checkpoint, or no model)."""
+    """The input size a fixed-size ``onnx`` or ``engine`` was made for (None: dynamic, a
+    checkpoint, or no model)."""
     if request.engine:
         record = read_record(request.engine)
         sidecar = record.sidecar if record else None
         return sidecar.input_size if sidecar else None
-    window = request.temporals[0] if request.temporals else None
-    onnx = request.onnx or (None if request.weights else local_export(window))
+    onnx = request.onnx
     if onnx:
         if os.path.isfile(sidecar_path(onnx)):
             return read_sidecar(onnx).input_size
@@ -250,6 +258,7 @@ def run_benchmark(
     request: BenchRequest, sizes: List[Size], budget: Budget, metric: str
 ) -> BenchReport:
     """Measure every row at every size; Ctrl-C stops early with what was measured."""
+    request = with_local_export(request)
     rows = plan_rows(request)
     data = _accuracy_data(request)  # found once, before any model is opened
     results: List[BenchResult] = []
@@ -263,7 +272,8 @@ def run_benchmark(
                 measured = measure_rows(request, rows, size, budget, data)
             except KeyboardInterrupt:
                 measured = SizeResults.nothing(len(rows))
-            for row, stats, miou, model in zip(rows, *measured[:3]):
+            by_row = zip(rows, measured.stats, measured.accuracy, measured.models)
+            for row, stats, miou, model in by_row:
                 results.append(
                     BenchResult(
                         row.backend,

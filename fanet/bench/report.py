@@ -174,7 +174,7 @@ def _markdown_table(rows: List[List[str]]) -> str:
 
 
 def models_text(report: BenchReport) -> str:
-    """Which file each row measured, one line per row (its first resolution's)."""
+    """Which file each row measured, one line per row (the files of all its sizes)."""
     lines = []
     for label in _unique(report.results, "label"):
         models = _unique([r for r in report.results if r.label == label and r.model], "model")

@@ -84,16 +84,18 @@ class ArtefactSet:
         FP32 graph's time; a tie goes to the first name). ``temporal``: only exports whose
         attention spans that many frames. None where there is no such export; the choice
         and the other candidates are logged in one line."""
+        graphs = sorted(glob.glob(os.path.join(glob.escape(folder), "*.onnx")))
+        sidecars = {
+            path: read_sidecar(path) for path in graphs if os.path.isfile(sidecar_path(path))
+        }
         exports = [
             path
-            for path in sorted(glob.glob(os.path.join(glob.escape(folder), "*.onnx")))
-            if os.path.isfile(sidecar_path(path)) and read_sidecar(path).precision == "fp32"
+            for path, sidecar in sidecars.items()
+            if sidecar.precision == "fp32" and temporal in (None, sidecar.temporal)
         ]
-        if temporal is not None:
-            exports = [path for path in exports if read_sidecar(path).temporal == temporal]
         preferred = exports
         for rule in (_plain, _default_size):
-            preferred = [path for path in preferred if rule(read_sidecar(path))] or preferred
+            preferred = [path for path in preferred if rule(sidecars[path])] or preferred
         if not preferred:
             return None
         chosen = max(preferred, key=os.path.getmtime)  # max keeps the first of equals
@@ -105,10 +107,6 @@ class ArtefactSet:
             "; also there: {}: pass --onnx to choose".format(", ".join(others)) if others else "",
         )
         return cls.of(chosen)
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.stem)
 
     def graph(self, variant: str) -> str:
         """Where the ``variant`` graph is, or would be."""

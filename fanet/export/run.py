@@ -123,8 +123,7 @@ class ExportRun:
         exported = ExportedFile(path, variant.precision, agreement)
         log_agreement(path, "FP32 ONNX", agreement)
         self._warn_if_far(exported)
-        recipe = dict(self.common.provenance.recipe, **variant.recipe)
-        provenance = sidecar.provenance._replace(io_dtype=variant.io_dtype, recipe=recipe)
+        provenance = sidecar.provenance._replace(io_dtype=variant.io_dtype, recipe=variant.recipe)
         self._write_sidecar(
             exported,
             sidecar._replace(provenance=provenance),

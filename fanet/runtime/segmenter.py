@@ -44,8 +44,11 @@ class Segmenter:
     per thread. A temporal session holds the Segmenter's state: one at a time.
     """
 
-    def __init__(self, backend: Backend, sidecar: Sidecar, rgb: bool = False) -> None:
+    def __init__(
+        self, backend: Backend, sidecar: Sidecar, rgb: bool = False, model: str = ""
+    ) -> None:
         self.backend = backend
+        self.model = model  # the file it runs (from_file), for logs and reports
         self.sidecar = sidecar
         self.rgb = rgb
         self._input = _named(backend.input_specs, sidecar.input_name, "input")
@@ -56,7 +59,6 @@ class Segmenter:
         self.inference_lock = threading.Lock()
         self.session_lock = threading.Lock()
         self.extra_inputs = [s for s in backend.input_specs if s.name != self._input.name]
-        self.model = ""  # the file it runs (from_file), for logs and reports
 
     @classmethod
     def from_file(
@@ -75,13 +77,12 @@ class Segmenter:
         from fanet.runtime.registry import is_path, open_model, sidecar_for
 
         model, opened = open_model(path, backend=backend, device=device, **options)
+        name = os.fspath(model) if is_path(model) else type(model).__name__
         try:
-            segmenter = cls(opened, sidecar_for(model, opened), rgb=rgb)
+            return cls(opened, sidecar_for(model, opened), rgb=rgb, model=name)
         except BaseException:
             opened.close()
             raise
-        segmenter.model = os.fspath(model) if is_path(model) else type(model).__name__
-        return segmenter
 
     def feed(self, image: np.ndarray) -> np.ndarray:
         """The preprocessed 1 x 3 x h x w input tensor for ``image``."""

@@ -43,6 +43,7 @@ class TrainingDataError(FanetError):
 class Sample:
     frames: tuple[str, ...]  # image paths, the labelled frame last
     label: str
+    size: tuple[int, int] = (0, 0)  # the labelled image's (height, width), from its header
 
 
 def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = None) -> list[Sample]:
@@ -50,7 +51,8 @@ def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = Non
     skipped: dict[str, list[str]] = {"without a label": list(pairs.unlabelled)}
     samples = []
     for pair in pairs.pairs:
-        if _size(pair.image) != _size(pair.label):
+        size = _size(pair.image)
+        if size != _size(pair.label):
             skipped.setdefault("whose label has another size", []).append(pair.label)
             continue
         frames = _window(pair.image, window, cityscapes)
@@ -59,7 +61,7 @@ def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = Non
                 pair.image
             )
             continue
-        samples.append(Sample(frames, pair.label))
+        samples.append(Sample(frames, pair.label, (size[1], size[0]) if size else (0, 0)))
     for reason, files in skipped.items():
         if files:
             logger.warning("skipped %d images %s (first: %s)", len(files), reason, files[0])
@@ -70,8 +72,7 @@ def training_samples(pairs: Pairs, window: int = 1, cityscapes: str | None = Non
 
 def largest_image(samples: list[Sample]) -> tuple[int, int]:
     """The largest height and the largest width of the samples' labelled images."""
-    sizes = [_size(sample.frames[-1]) or (0, 0) for sample in samples]
-    return max(size[1] for size in sizes), max(size[0] for size in sizes)
+    return max(s.size[0] for s in samples), max(s.size[1] for s in samples)
 
 
 def _size(path: str) -> tuple[int, int] | None:

@@ -183,7 +183,7 @@ def request_from_args(args: argparse.Namespace) -> "BenchRequest":
 
 def _main(args: argparse.Namespace) -> int:
     from fanet.bench.measure import Budget
-    from fanet.bench.plan import check_model_files, own_size, run_benchmark
+    from fanet.bench.plan import check_model_files, own_size, run_benchmark, with_local_export
     from fanet.core.artefact_set import DEFAULT_SIZE
 
     if args.plot:  # before minutes of measuring, not after
@@ -195,6 +195,7 @@ def _main(args: argparse.Namespace) -> int:
     warn_if_oversubscribed(args.threads, logger)
     request = request_from_args(args)
     check_model_files(request)
+    request = with_local_export(request)  # the export here, found once
     sizes = [
         size for group in (args.res or [[own_size(request) or DEFAULT_SIZE]]) for size in group
     ]

@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args: argparse.Namespace) -> str:
-    """The model file asked for, else the FP32 graph of the newest export here (the
-    Segmenter picks its sibling of ``--precision``)."""
+    """The model file asked for, else the FP32 graph of the export here that
+    ``ArtefactSet.find`` picks (the Segmenter runs its sibling of ``--precision``)."""
     from fanet.core.artefact_set import ArtefactSet
 
     if args.engine or args.weights or args.onnx:
