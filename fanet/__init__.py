@@ -8,4 +8,11 @@ Device side (numpy, OpenCV, TensorRT; Python 3.6+): ``fanet.core``,
 them; the import-linter contracts in pyproject.toml keep them apart.
 """
 
+import os
+
 __version__ = "0.3.0"
+
+# ONNX Runtime 1.29 and newer send telemetry from Linux too (a DNS lookup of Microsoft's
+# collector while a session runs, a device ID and a database under ~/.cache/Microsoft):
+# not from a robot running fanet unless its user sets ORT_DISABLE_TELEMETRY=0 themselves.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -1,4 +1,8 @@
-"""ONNX Runtime's own failures, said so the user knows what to do."""
+"""ONNX Runtime's own failures, said so the user knows what to do; its telemetry, off."""
+
+import os
+import subprocess
+import sys
 
 from fanet.runtime.onnxruntime_backend import _load_error
 
@@ -27,3 +31,40 @@ def test_other_failures_keep_onnxruntimes_words():
     assert _load_error("1.32.0", "m.onnx", "Protobuf parsing failed.") == (
         "onnxruntime 1.32.0 cannot load m.onnx: Protobuf parsing failed."
     )
+
+
+def _run_python(code: str, **environment: str) -> str:
+    env = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    env.update(environment)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_onnx_runtime_runs_without_its_telemetry_files(tmp_path):
+    """No telemetry session file in TMPDIR, no device ID under ~/.cache/Microsoft."""
+    graph = fp32_graph(host_artefact("tiny_export"))
+    temporary, home = tmp_path / "tmp", tmp_path / "home"
+    temporary.mkdir()
+    home.mkdir()
+    code = (
+        "import numpy as np\n"
+        "from fanet.runtime.segmenter import Segmenter\n"
+        "with Segmenter.from_file({!r}, backend='onnxruntime') as segmenter:\n"
+        "    print(segmenter(np.zeros((32, 64, 3), np.uint8)).shape)\n"
+    ).format(str(graph))
+    assert _run_python(code, TMPDIR=str(temporary), HOME=str(home)) == "(32, 64)"
+    assert list(temporary.iterdir()) == []
+    assert not (home / ".cache" / "Microsoft").exists()
+
+
+def test_a_telemetry_choice_of_the_user_is_kept():
+    code = "import os, fanet; print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    assert _run_python(code) == "1"
+    assert _run_python(code, ORT_DISABLE_TELEMETRY="0") == "0"

@@ -74,9 +74,8 @@ def consistent_set(folder: Path) -> set:
 
 
 def _left_in(temporary: Path) -> list:
-    """What runs left in the temporary folder, except ``.ses``: ONNX Runtime's telemetry
-    session record, which its import makes once per temporary folder and keeps."""
-    return sorted(p.name for p in temporary.iterdir() if p.name != ".ses")
+    """What runs left in the temporary folder."""
+    return sorted(p.name for p in temporary.iterdir())
 
 
 def _snapshot(folder: Path) -> dict:
