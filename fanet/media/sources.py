@@ -26,6 +26,7 @@ import numpy as np
 from fanet.core import media_files
 from fanet.core.errors import FanetError
 from fanet.core.media_files import IMAGE_SUFFIXES, find_files, is_image_name
+from fanet.media.ros_images import Header
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,21 @@ class SourceError(FanetError):
     """A frame source cannot be opened."""
 
 
+class Recorded(NamedTuple):
+    """Where a frame of a ROS 2 bag was recorded (``fanet.media.bags``)."""
+
+    topic: str
+    log_time_ns: int
+    publish_time_ns: int
+    header: Header
+
+
 class Frame(NamedTuple):
-    name: str  # file stem, or "frame_000042" for videos and streams
+    name: str  # file stem, or "frame_000042" for videos, streams and bags
     image: np.ndarray
     captured: float = 0.0  # time.perf_counter() when the frame was read; 0: not known
     sequence: int = 0  # the unbroken run of the source it belongs to: + 1 per reconnection
+    recorded: Optional[Recorded] = None  # bags: the message the frame came from
 
 
 class FrameSource:
@@ -50,7 +61,7 @@ class FrameSource:
     def __init__(
         self, kind: str, spec: str, count: Optional[int], frames: Callable[[], Iterator[Frame]]
     ) -> None:
-        self.kind = kind  # "images", "video", "camera" or "stream"
+        self.kind = kind  # "images", "video", "camera", "stream" or "bag"
         self.spec = spec
         self.count = count
         self.skipped = 0
@@ -58,6 +69,7 @@ class FrameSource:
         self.size_changes = 0
         self.reconnects = 0
         self.fps: Optional[float] = None
+        self.topic: Optional[str] = None  # bags: the image topic read
         self._frames = frames
 
     @property

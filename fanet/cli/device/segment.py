@@ -1,4 +1,5 @@
-"""fanet-segment: segment images, folders, videos, cameras and streams (Python 3.6).
+"""fanet-segment: segment images, folders, videos, cameras, streams and ROS 2 bags
+(Python 3.6; bags need Python >= 3.7).
 
 The runtime is imported inside the functions ``run_command`` calls, so a signal while it
 loads is handled too. Progress: a bar with ETA for files (tqdm), live FPS and per-stage
@@ -30,9 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = new_parser(
         PROG,
-        "Segment an image, a folder or glob of images, a video file, a camera (its index) or "
-        "an RTSP/HTTP stream with FANet, and write label PNGs (train IDs or Cityscapes label "
-        "IDs), colour PNGs, overlays, an overlay video, or show a window.",
+        "Segment an image, a folder or glob of images, a video file, a camera (its index), "
+        "an RTSP/HTTP stream or an image topic of a ROS 2 bag (.mcap) with FANet, and write "
+        "label PNGs (train IDs or Cityscapes label IDs), colour PNGs, overlays, an overlay "
+        "video, a ROS 2 bag of the results, or show a window.",
         [
             "fanet-segment street.png --overlay                     # newest export here",
             "fanet-segment 'val/*.png' --onnx fanet18.onnx --label-ids -o results/",
@@ -40,9 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-segment 0 --show --latest-only                   # camera 0, live",
             "fanet-segment rtsp://10.0.0.5/stream --video out.mp4 --limit 3000",
             "fanet-segment drive.mp4 --onnx fanet18_512x1024_t2.onnx --temporal 2 --video o.mp4",
+            "fanet-segment run.mcap --topic /camera/image_raw --bag-out seg.mcap --bag-copy",
         ],
     )
-    parser.add_argument("source", help="image, folder, glob, video, camera index or URL")
+    parser.add_argument(
+        "source", help="image, folder, glob, video, camera index, URL or ROS 2 bag (.mcap)"
+    )
     model = parser.add_argument_group("model (default: the newest FP32 export in this folder)")
     which = model.add_mutually_exclusive_group()
     which.add_argument("--onnx", help="exported ONNX (its _fp16/_int8 siblings are used)")
@@ -67,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--show", action="store_true", help="show a window (q or Esc stops)")
     out.add_argument(
         "--force", action="store_true", help="replace output files even where they are read-only"
+    )
+    bag = parser.add_argument_group("ROS 2 bags (rosbag2's MCAP storage)")
+    bag.add_argument(
+        "--topic", help="the image topic to read (default: the bag's only image topic)"
+    )
+    bag.add_argument(
+        "--bag-out",
+        metavar="FILE",
+        help="write the results as a bag (.mcap): topics /fanet/<output>, each message with "
+        "its camera message's times and header",
+    )
+    bag.add_argument(
+        "--bag-outputs",
+        type=_bag_outputs,
+        default=["labels"],
+        metavar="LIST",
+        help="outputs written to --bag-out, comma-separated: labels (mono8 train IDs), "
+        "label_ids, color (rgb8), overlay (bgr8); default labels",
+    )
+    bag.add_argument(
+        "--bag-copy", action="store_true", help="copy the source bag's topics into --bag-out"
     )
     live = parser.add_argument_group("streams")
     live.add_argument(
@@ -98,6 +124,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bag_outputs(text: str) -> List[str]:
+    """argparse type: ``labels,color`` -> ["labels", "color"], each one of the outputs."""
+    from fanet.media.ros_images import OUTPUTS
+
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in OUTPUTS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            "choose from {}, got {!r}".format(", ".join(OUTPUTS), text)
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def _source(args: argparse.Namespace) -> Any:
+    """The frame source: a bag's image topic, or what ``open_frames`` opens."""
+    from fanet.media.bags import is_bag, open_bag
+    from fanet.media.sources import open_frames
+
+    if is_bag(args.source):
+        return open_bag(args.source, args.topic)
+    if args.topic or args.bag_out or args.bag_copy:
+        raise ConfigError("--topic, --bag-out and --bag-copy read a ROS 2 bag (.mcap)")
+    return open_frames(args.source, reconnects=args.reconnects)
+
+
 def _model(args: argparse.Namespace) -> str:
     """The model file asked for, else the FP32 graph of the export here that
     ``ArtefactSet.find`` picks (the Segmenter runs its sibling of ``--precision``)."""
@@ -120,9 +171,10 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
     from fanet.media.writers import OutputRequest, open_window
 
     wanted = [args.labels, args.label_ids, args.color, args.overlay, args.video, args.show]
-    if not any(wanted):
+    if not any(wanted) and not args.bag_out:
         raise ConfigError(
-            "nothing to write: choose --labels, --label-ids, --color, --overlay, --video or --show"
+            "nothing to write: choose --labels, --label-ids, --color, --overlay, --video, "
+            "--bag-out or --show"
         )
     if args.labels or args.label_ids or args.color or args.overlay:
         check_writable_folder(args.output_dir)
@@ -142,16 +194,15 @@ def _outputs(args: argparse.Namespace, fps: Optional[float]) -> Any:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fanet.media.sources import SourceError, open_frames
-    from fanet.media.writers import FrameWriters
+    from fanet.media.sources import SourceError
     from fanet.runtime.segmenter import Segmenter
     from fanet.runtime.stream import StreamStats
     from fanet.runtime.temporal import check_window, require_window
 
     if args.temporal is not None:
         require_window(args.temporal)
-    source = open_frames(args.source, reconnects=args.reconnects)
-    writers = FrameWriters(_outputs(args, source.fps))  # its targets checked before any work
+    source = _source(args)
+    writers = _Writers(args, source)  # their targets checked before any work
     model, precision = _model(args), args.precision
     options = {}
     if args.weights and args.temporal:  # a checkpoint attends to any number of frames
@@ -174,7 +225,7 @@ def _main(args: argparse.Namespace) -> int:
                     temporal=window,
                 ):
                     began = time.perf_counter()
-                    writers.write(frame.name, frame.image, labels)
+                    writers.write(frame, labels)
                     stats.add("write", time.perf_counter() - began)
                     progress.update(stats)
                     if writers.stopped:
@@ -193,6 +244,36 @@ def _main(args: argparse.Namespace) -> int:
         )
     _summary(source, stats, window)
     return 0
+
+
+class _Writers:
+    """The files ``FrameWriters`` writes, and the bag of ``--bag-out``."""
+
+    def __init__(self, args: argparse.Namespace, source: Any) -> None:
+        from fanet.media.bags import BagWriter
+        from fanet.media.writers import FrameWriters
+
+        self.files = FrameWriters(_outputs(args, source.fps))
+        self.bag = None
+        if args.bag_out:
+            copied = args.source if args.bag_copy else None
+            self.bag = BagWriter(args.bag_out, args.bag_outputs, copied, args.force)
+
+    @property
+    def stopped(self) -> bool:
+        return self.files.stopped
+
+    def write(self, frame: Any, labels: Any) -> None:
+        self.files.write(frame.name, frame.image, labels)
+        if self.bag is not None:
+            self.bag.write(frame, labels)
+
+    def close(self, keep: bool) -> None:
+        try:
+            self.files.close(keep)
+        finally:
+            if self.bag is not None:
+                self.bag.close(keep)
 
 
 def _limited(source: Any, limit: Optional[int]) -> Any:
