@@ -12,10 +12,16 @@ DOTTED = re.compile(r"\bfanet(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 LOGGER = re.compile(r'getLogger\("([^"]+)"\)')
 
 
+FILE_SUFFIXES = ("py", "yaml")  # fanet.launch.py, fanet.yaml: files of examples/
+
+
 def _resolves(dotted: str) -> bool:
     """Whether ``fanet.a.b`` is a module or package, or ``fanet.a.b`` names a top-level
-    definition of the module ``fanet.a``."""
+    definition of the module ``fanet.a``; a file name (``fanet.yaml``) names a file of
+    ``examples/``."""
     parts = dotted.split(".")
+    if parts[-1] in FILE_SUFFIXES:
+        return any((ROOT / "examples").rglob(dotted))
     path = ROOT.joinpath(*parts)
     if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
         return True
@@ -44,7 +50,7 @@ def test_each_command_package_lists_its_commands():
     for side in ("device", "host"):
         package = PACKAGE / "cli" / side
         doc = (package / "__init__.py").read_text()
-        named = set(re.findall(r"\bfanet-[a-z-]+[a-z]", doc))
+        named = set(re.findall(r"\bfanet-[a-z0-9-]*[a-z0-9]", doc))
         owned = {cmd for cmd, target in scripts.items() if target.startswith(f"fanet.cli.{side}.")}
         assert named == owned, side
         modules = {path.stem for path in package.glob("*.py") if path.stem != "__init__"}

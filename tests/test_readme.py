@@ -24,7 +24,7 @@ def _blocks(language):
 
 def _inline_commands():
     """Inline code that is a whole command with arguments (not usage notation)."""
-    for span in re.findall(r"`(fanet-[a-z-]+ [^`]+)`", README):
+    for span in re.findall(r"`(fanet-[a-z0-9-]+ [^`]+)`", README):
         if not any(mark in span for mark in ("[", "…", "...")):
             yield span
 
@@ -89,7 +89,15 @@ def test_the_readme_holds_every_command():
     "module,argv", COMMANDS, ids=[" ".join([m.rsplit(".", 1)[1], *a])[:60] for m, a in COMMANDS]
 )
 def test_each_command_is_one_its_parser_accepts(module, argv, capsys):
-    parser = importlib.import_module(module).build_parser()
+    """And for the ROS 2 node, each ``-p NAME:=VALUE`` names one of its parameters."""
+    command = importlib.import_module(module)
+    parser = command.build_parser()
+    if hasattr(command, "split_ros_args"):
+        from fanet.ros2.settings import PARAMETERS
+
+        argv, ros_args = command.split_ros_args(argv)
+        named = [ros_args[i + 1].split(":=")[0] for i, a in enumerate(ros_args) if a == "-p"]
+        assert set(named) <= {name for name, _, _ in PARAMETERS}, named
     try:
         parser.parse_args(argv)
     except SystemExit as exit_info:

@@ -34,6 +34,30 @@ LATENCY_WINDOW = 1000  # frames whose capture-to-labels latency the median is ta
 _END = object()
 
 
+class LatencyWindow:
+    """Latencies of the last ``LATENCY_WINDOW`` frames, and the largest of all."""
+
+    def __init__(self) -> None:
+        self._recent: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._max = 0.0
+
+    def add(self, seconds: float) -> None:
+        self._recent.append(seconds)
+        self._max = max(self._max, seconds)
+
+    def milliseconds(self) -> Dict[str, float]:
+        """Median and p99 of the recent latencies, maximum of all, in ms; empty before the
+        first."""
+        if not self._recent:
+            return {}
+        recent = np.asarray(self._recent) * 1000.0
+        return {
+            "median": float(np.median(recent)),
+            "p99": float(np.percentile(recent, 99)),
+            "max": 1000.0 * self._max,
+        }
+
+
 class StreamStats:
     """What a stream did: frames segmented, frames dropped, seconds per stage, and the
     latency from capture to labels."""
@@ -45,8 +69,7 @@ class StreamStats:
         self.seconds: Dict[str, float] = {stage: 0.0 for stage in STAGES}
         self.started = time.perf_counter()
         self._lock = threading.Lock()
-        self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
-        self._latency_max = 0.0
+        self._latency = LatencyWindow()
 
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:
@@ -54,20 +77,11 @@ class StreamStats:
 
     def add_latency(self, seconds: float) -> None:
         """One frame's time from capture to labels."""
-        self._latencies.append(seconds)
-        self._latency_max = max(self._latency_max, seconds)
+        self._latency.add(seconds)
 
     def latency_ms(self) -> Dict[str, float]:
-        """Capture-to-labels milliseconds: median and p99 of the last ``LATENCY_WINDOW``
-        frames, maximum of all; empty before the first frame."""
-        if not self._latencies:
-            return {}
-        recent = np.asarray(self._latencies) * 1000.0
-        return {
-            "median": float(np.median(recent)),
-            "p99": float(np.percentile(recent, 99)),
-            "max": 1000.0 * self._latency_max,
-        }
+        """Capture-to-labels milliseconds (``LatencyWindow.milliseconds``)."""
+        return self._latency.milliseconds()
 
     def fps(self) -> float:
         """Frames per second of wall time since the stream began."""

@@ -1,6 +1,7 @@
 """The modules that must import wherever the device side runs, whatever TensorRT is
-there: every module of ``fanet.runtime.trt``, the backend registry and the device
-commands. ``python -m support.device_modules`` imports them all and prints the TensorRT
+there: every module of ``fanet.runtime.trt``, the backend registry, the ROS 2 node, the
+bag reader and the device commands (ROS and mcap are imported only when used).
+``python -m support.device_modules`` imports them all and prints the TensorRT
 version they saw (Python 3.6 compatible)."""
 
 import importlib
@@ -19,6 +20,7 @@ DEVICE_TEST_FOLDERS = (
     "media",
     "bench",
     "serving",
+    "ros2",
     "cli/device",
 )
 
@@ -33,6 +35,8 @@ def device_modules() -> List[str]:
     return (
         _modules("fanet.runtime.trt")
         + ["fanet.runtime.registry", "fanet.runtime.segmenter"]
+        + _modules("fanet.ros2")
+        + ["fanet.media.bags"]
         + _modules("fanet.cli.device")
     )
 
