@@ -243,6 +243,7 @@ def _main(args: argparse.Namespace) -> int:
             )
         )
     _summary(source, stats, window)
+    _warn_if_behind(source, stats, args.latest_only)
     return 0
 
 
@@ -350,6 +351,20 @@ def _summary(source: Any, stats: Any, window: int) -> None:
         source.reconnects,
         temporal if window > 1 else "",
     )
+
+
+def _warn_if_behind(source: Any, stats: Any, latest_only: bool) -> None:
+    """A live source faster than the model, read without --latest-only: its frames wait in
+    the reader's buffer, longer and longer, before the capture-to-labels clock starts."""
+    if source.live and not latest_only and source.fps and stats.fps() < 0.9 * source.fps:
+        logger.warning(
+            "%s sends %.0f FPS and %.1f FPS were segmented: frames waited in the stream's "
+            "buffer (not counted in the latency above); --latest-only keeps up by dropping "
+            "stale frames",
+            source.spec,
+            source.fps,
+            stats.fps(),
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -69,3 +69,16 @@ def test_a_video_shorter_than_its_container_announces_says_so(
     assert "ends after {} of the 60 frames its container announces".format(read) in caplog.text
     assert "{} frames at".format(read) in caplog.text
     assert ", {} lost,".format(60 - read) in caplog.text
+
+
+def test_a_live_source_faster_than_the_model_is_said_to_fall_behind(caplog):
+    from types import SimpleNamespace
+
+    stream = SimpleNamespace(live=True, fps=30.0, spec="rtsp://camera/live")
+    caplog.set_level(logging.WARNING)
+    segment._warn_if_behind(stream, SimpleNamespace(fps=lambda: 8.3), latest_only=False)
+    assert "rtsp://camera/live sends 30 FPS and 8.3 FPS were segmented" in caplog.text
+    caplog.clear()
+    segment._warn_if_behind(stream, SimpleNamespace(fps=lambda: 8.3), latest_only=True)
+    segment._warn_if_behind(stream, SimpleNamespace(fps=lambda: 29.5), latest_only=False)
+    assert caplog.text == ""
