@@ -22,6 +22,8 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
+DEVICE_HELP = "cpu or cuda (onnxruntime, torch); CPU, GPU, NPU or AUTO (openvino); default: best"
+
 _RESOLUTION = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 

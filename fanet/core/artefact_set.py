@@ -42,8 +42,14 @@ DEFAULT_SIZE = (512, 1024)  # fanet-export's --res, fanet-trt-bench's and the pa
 
 
 def variant_for(backend: str, precision: str) -> str:
-    """The exported graph a ``backend`` runs for ``precision``."""
-    return "int8_onnxruntime" if backend == "onnxruntime" and precision == "int8" else precision
+    """The exported graph a ``backend`` runs for ``precision``: ONNX Runtime's INT8 is its
+    own Q/DQ form; OpenVINO's FP16 is the FP32 graph run at FP16 (its INT8 is TensorRT's
+    Q/DQ graph, as exported)."""
+    if backend == "onnxruntime" and precision == "int8":
+        return "int8_onnxruntime"
+    if backend == "openvino" and precision == "fp16":
+        return "fp32"
+    return precision
 
 
 def variant_of(onnx_path: str) -> str:

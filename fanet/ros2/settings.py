@@ -18,7 +18,7 @@ class NodeSettings(NamedTuple):
     model: str = ""  # engine, ONNX or checkpoint; "": the export in the working folder
     backend: str = "auto"
     precision: str = "fp32"
-    device: str = ""  # onnxruntime/torch: "cpu" or "cuda"; "": the best there is
+    device: str = ""  # onnxruntime/torch: cpu or cuda; openvino: CPU, GPU, NPU; "": the best
     temporal: int = 0  # frames of temporal attention; 0: the model's own
     input_topic: str = "image_raw"
     input_type: str = ""  # "raw" or "compressed"; "": by the topic's name (.../compressed)
@@ -38,9 +38,9 @@ _DEFAULTS = NodeSettings()
 PARAMETERS = (
     (
         ("model", _DEFAULTS.model, "engine, ONNX or checkpoint (default: the export here)"),
-        ("backend", _DEFAULTS.backend, "tensorrt, onnxruntime, torch or auto"),
+        ("backend", _DEFAULTS.backend, "tensorrt, onnxruntime, openvino, torch or auto"),
         ("precision", _DEFAULTS.precision, "fp32, fp16 or int8: the graph or engine run"),
-        ("device", _DEFAULTS.device, "cpu or cuda for onnxruntime/torch (default: the best)"),
+        ("device", _DEFAULTS.device, "cpu/cuda (onnxruntime, torch), CPU/GPU/NPU (openvino)"),
         ("temporal", _DEFAULTS.temporal, "frames of temporal attention (0: the model's own)"),
         ("input_topic", _DEFAULTS.input_topic, "the camera topic"),
         ("input_type", _DEFAULTS.input_type, "raw or compressed (default: by the topic's name)"),
@@ -62,8 +62,11 @@ def settings_from(values: Dict[str, Any]) -> NodeSettings:
     _check_choice("backend", given["backend"], BACKEND_NAMES)
     _check_choice("qos", given["qos"], QOS_NAMES)
     _check_choice("input_type", given["input_type"], ("",) + INPUT_TYPES)
-    if given["device"] not in ("", "cpu", "cuda"):
-        raise ConfigError("parameter device must be cpu or cuda, got {!r}".format(given["device"]))
+    if given["device"].lower() not in ("", "cpu", "cuda", "gpu", "npu", "auto"):
+        raise ConfigError(
+            "parameter device must be cpu or cuda (onnxruntime, torch) or CPU, GPU, NPU or "
+            "AUTO (openvino), got {!r}".format(given["device"])
+        )
     if given["temporal"] < 0:
         raise ConfigError("parameter temporal must be >= 0, got {}".format(given["temporal"]))
     if not given["diagnostics_period"] > 0:

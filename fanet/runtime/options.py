@@ -34,6 +34,12 @@ class OnnxRuntimeOptions(NamedTuple):
     threads: Optional[int] = None  # CPU intra-op threads (None: ONNX Runtime's choice)
 
 
+class OpenVinoOptions(NamedTuple):
+    threads: Optional[int] = None  # CPU inference threads (None: OpenVINO's choice)
+    hint: str = "latency"  # "latency" (one frame at a time) or "throughput" (batches)
+    cache_dir: Optional[str] = None  # compiled models (None: beside the engine cache)
+
+
 class TorchOptions(NamedTuple):
     channels_last: bool = False
     cuda_graph: bool = False

@@ -7,10 +7,11 @@ with the model) nor an accelerator library it does not use.
 """
 
 import importlib
+import importlib.util
 import logging
 import os
 from types import ModuleType
-from typing import Any, Callable, NamedTuple, Optional, Tuple, Type
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type
 
 from fanet.core.artefact_set import ArtefactSet, variant_of
 from fanet.core.engine_record import read_record, record_path
@@ -18,7 +19,13 @@ from fanet.core.errors import ConfigError, MissingDependencyError
 from fanet.core.host import HOST_PYTHON, INSTALL_HOST, host_available
 from fanet.core.sidecar import MetadataError, Sidecar, read_sidecar, verify_sidecar
 from fanet.runtime.backend import Backend, BackendError
-from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions, options_for
+from fanet.runtime.options import (
+    OnnxRuntimeOptions,
+    OpenVinoOptions,
+    TensorRTOptions,
+    TorchOptions,
+    options_for,
+)
 from fanet.runtime.trt.versions import installed_tensorrt_version
 
 logger = logging.getLogger(__name__)
@@ -93,6 +100,15 @@ BACKENDS = (
         "onnxruntime: pip install 'fanet[runtime]'",
     ),
     BackendEntry(
+        "openvino",
+        "fanet.runtime.openvino_backend:open_openvino",
+        ONNX_SUFFIXES,
+        ("fp32", "fp16", "int8"),
+        OpenVinoOptions,
+        lambda: importlib.util.find_spec("openvino") is not None,
+        "OpenVINO: pip install 'fanet[openvino]'",
+    ),
+    BackendEntry(
         "torch",
         "fanet.model.torch_backend:open_torch",
         CHECKPOINT_SUFFIXES + (MODULE,),
@@ -136,9 +152,12 @@ def model_kind(model: Any) -> str:
     return suffix
 
 
-def choose_backend(kind: str, requested: str = "auto") -> BackendEntry:
+def choose_backend(
+    kind: str, requested: str = "auto", precision: Optional[str] = None
+) -> BackendEntry:
     """The backend for a model of ``kind`` (a suffix or ``MODULE``): ``requested``, checked
-    against what it runs, or for ``"auto"`` the best available one."""
+    against what it runs, or for ``"auto"`` the best available one: TensorRT, else ONNX
+    Runtime with CUDA, else the CPU backend fastest at ``precision`` (``CPU_FASTEST``)."""
     candidates = [entry for entry in BACKENDS if kind in entry.runs]
     if requested != "auto":
         entry = backend_entry(requested)
@@ -151,10 +170,36 @@ def choose_backend(kind: str, requested: str = "auto") -> BackendEntry:
                 )
             )
         return entry
-    for entry in candidates:
-        if entry.available():
-            return entry
-    return candidates[-1]
+    available = [entry for entry in candidates if entry.available()]
+    if not available:
+        return candidates[-1]
+    if available[0].name == "onnxruntime" and not onnxruntime_has_cuda():
+        return _fastest_on_cpu(available, precision or "fp32")
+    return available[0]
+
+
+# "auto" without an NVIDIA GPU: the CPU backend measured fastest for each precision
+# (README, Measured numbers: 2-core AMD EPYC, FANet-18 at 512x1024). Where a precision is
+# not listed, or its backends are missing, the table's order holds.
+CPU_FASTEST = {
+    "fp32": ("onnxruntime", "openvino"),
+    "int8": ("openvino", "onnxruntime"),
+}
+
+
+def _fastest_on_cpu(available: List[BackendEntry], precision: str) -> BackendEntry:
+    by_name = {entry.name: entry for entry in available}
+    for name in CPU_FASTEST.get(precision, ()):
+        if name in by_name:
+            return by_name[name]
+    return available[0]
+
+
+def onnxruntime_has_cuda() -> bool:
+    """Whether ONNX Runtime here has its CUDA execution provider."""
+    from fanet.runtime.onnxruntime_backend import cuda_available
+
+    return cuda_available()
 
 
 def check_precision(entry: BackendEntry, precision: str) -> None:
@@ -176,8 +221,9 @@ def open_backend(
     """Open ``model`` (a path to a .engine, .onnx or .pth, or a torch module) on a backend.
 
     ``backend="auto"`` picks TensorRT for engines (and for ONNX where TensorRT is
-    installed, through the engine cache), ONNX Runtime (CUDA if available, else CPU) for
-    ONNX, and PyTorch for checkpoints; the choice is logged. ``options`` are the chosen
+    installed, through the engine cache); for ONNX, ONNX Runtime with CUDA where it has
+    it, else the CPU backend fastest at the precision (``CPU_FASTEST``); PyTorch for
+    checkpoints; the choice is logged. ``options`` are the chosen
     backend's (``fanet.runtime.options``); any other is a ``ConfigError``.
     """
     return open_model(model, backend, device, precision, **options)[1]
@@ -194,7 +240,7 @@ def open_model(
     """``open_backend``, also returning what was opened: for an ONNX, the sibling graph of
     ``precision`` (``resolve_model``), whose sidecar describes it. The backend's options
     come as keywords, or as its record (``typed_options``, ``fanet.runtime.options``)."""
-    entry = choose_backend(model_kind(model), backend)
+    entry = choose_backend(model_kind(model), backend, precision)
     if precision is not None:
         check_precision(entry, precision)
     typed = options_for(entry.name, entry.options, options, typed_options)

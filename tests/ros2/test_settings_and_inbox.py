@@ -48,7 +48,7 @@ def test_the_input_type_follows_the_topic_unless_named(topic, kind, compressed):
         ({"temporal": True}, "parameter temporal must be a whole number, got True"),
         ({"labels": 1}, "parameter labels must be true or false, got 1"),
         ({"diagnostics_period": 0.0}, "parameter diagnostics_period must be > 0 s"),
-        ({"device": "gpu"}, "parameter device must be cpu or cuda, got 'gpu'"),
+        ({"device": "tpu"}, "parameter device must be cpu or cuda (onnxruntime, torch) or CPU"),
         ({"input_topic": ""}, "parameter input_topic is empty"),
         ({"labels": False}, "no output: set one of labels, label_ids, color, overlay to true"),
     ],

@@ -6,19 +6,22 @@ import pytest
 from fanet.core.host import host_available
 from fanet.core.synthetic import render_scene
 from fanet.runtime.backend import BackendError
-from fanet.runtime.registry import open_backend
+from fanet.runtime.registry import backend_entry, open_backend
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.trt.versions import installed_tensorrt_version
 
 
 def _available(exported_trained, trained_checkpoint):
     """(backend, model) for every backend that runs here; the torch one (the reference,
-    the model's own code) first where the host side is installed."""
+    the model's own code) first where the host side is installed; OpenVINO where its
+    extra is installed (the dev extra installs it)."""
     cases = [("onnxruntime", str(exported_trained))]
     if host_available():
         cases.insert(0, ("torch", str(trained_checkpoint)))
     if installed_tensorrt_version() is not None:
         cases.append(("tensorrt", str(exported_trained)))
+    if backend_entry("openvino").available():
+        cases.append(("openvino", str(exported_trained)))
     return cases
 
 

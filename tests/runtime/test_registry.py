@@ -33,7 +33,9 @@ def test_auto_selection_follows_the_table(monkeypatch, kind, tensorrt_here, chos
 def test_a_backend_that_cannot_run_the_file_is_named():
     with pytest.raises(Exception, match=r"\.pth files run with torch, not onnxruntime"):
         choose_backend(".pth", "onnxruntime")
-    with pytest.raises(ConfigError, match="choose one of: auto, tensorrt, onnxruntime, torch"):
+    with pytest.raises(
+        ConfigError, match="choose one of: auto, tensorrt, onnxruntime, openvino, torch"
+    ):
         choose_backend(".onnx", "tensorflow")
 
 

@@ -46,6 +46,19 @@ def exported_trained(folder: Path) -> None:
     _export(folder, weights=str(host_artefact("trained") / "last.pth"), size=SCENE_SIZE)
 
 
+def exported_trained_int8(folder: Path) -> None:
+    """The trained model's FP32 graph and its three INT8 graphs (128x256), calibrated on
+    16 crops of the training scenes."""
+    _export(
+        folder,
+        weights=str(host_artefact("trained") / "last.pth"),
+        size=SCENE_SIZE,
+        int8=True,
+        calib_data=str(host_artefact("cityscapes")),
+        calib_count=16,
+    )
+
+
 def temporal(folder: Path) -> None:
     """A 2-frame temporal FP32 ONNX (random weights, 64x128, sum over the frames)."""
     _export(folder, random_weights=True, size=SMALL, temporal=2, temporal_reduce="sum")
@@ -97,6 +110,7 @@ MAKERS = {
         cityscapes,
         trained,
         exported_trained,
+        exported_trained_int8,
         temporal,
         export_set,
         tiny_export,

@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any, List, Optional
 
-from fanet.cli.common import new_parser, positive_int, run_command
+from fanet.cli.common import DEVICE_HELP, new_parser, positive_int, run_command
 from fanet.core import strict_json
 from fanet.core.errors import ConfigError
 from fanet.core.progress import with_progress
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--limit", type=positive_int, help="evaluate the first N images")
     run = parser.add_argument_group("how to run the models")
     run.add_argument("--backend", default="auto", choices=BACKEND_NAMES)
-    run.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
+    run.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON (a miou per model)")
     return parser
 

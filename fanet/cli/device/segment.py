@@ -12,6 +12,7 @@ import time
 from typing import Any, List, Optional
 
 from fanet.cli.common import (
+    DEVICE_HELP,
     frame_window,
     new_parser,
     non_negative_int,
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--precision", default="fp32", choices=PRECISIONS, help="graph or engine precision"
     )
-    model.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
+    model.add_argument("--device", help=DEVICE_HELP)
     out = parser.add_argument_group("outputs (any combination)")
     out.add_argument("-o", "--output-dir", default=".", help="folder for PNGs (default .)")
     out.add_argument("--labels", action="store_true", help="<name>_trainIds.png (0-18)")

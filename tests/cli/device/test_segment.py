@@ -284,3 +284,18 @@ def test_in_an_export_folder_the_plain_graph_runs_and_is_named(
     assert (
         f"model: {exported_trained.name}" in chosen or f"model: ./{exported_trained.name}" in chosen
     )
+
+
+def test_openvino_segments_as_onnxruntime_does(scenes, exported_trained, tmp_path):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (fanet[openvino])")
+    paths, _ = scenes
+    labels = {}
+    for backend in ("onnxruntime", "openvino"):
+        out = tmp_path / backend
+        args = [str(paths[0].parent), "--onnx", str(exported_trained), "--backend", backend]
+        assert segment.main(args + ["--labels", "-o", str(out)]) == 0
+        labels[backend] = np.stack(
+            [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(out.glob("*.png"))]
+        )
+    assert labels["openvino"].shape == (60, 128, 256)
+    assert (labels["openvino"] == labels["onnxruntime"]).mean() >= 0.999
