@@ -1,4 +1,5 @@
-"""What a benchmark ran on: CPU, GPU, library versions, Jetson power state (Python 3.6)."""
+"""What a benchmark ran on: CPU and its vector extensions, GPU, library versions, Jetson
+power state (Python 3.6)."""
 
 import os
 import platform
@@ -7,6 +8,8 @@ import shutil
 import subprocess
 import threading
 from typing import Any, Dict, List, Optional
+
+from fanet.core.cpus import usable_cpus
 
 
 def _first_line(command: List[str]) -> Optional[str]:
@@ -33,6 +36,37 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+ISA_FLAGS = (  # what /proc/cpuinfo calls them, by what the report calls them
+    ("avx2", ("avx2",)),
+    ("avx512f", ("avx512f",)),
+    ("avx512_vnni", ("avx512_vnni",)),
+    ("avx_vnni", ("avx_vnni",)),
+    ("amx", ("amx_int8", "amx_bf16", "amx_tile")),
+)
+INT8_INSTRUCTIONS = ("avx512_vnni", "avx_vnni", "amx")  # integer dot products: INT8 pays
+
+
+def cpu_isa(cpuinfo: str = "/proc/cpuinfo") -> Dict[str, bool]:
+    """Which of the vector extensions that decide CPU inference speed the processor has
+    (x86; all False elsewhere)."""
+    flags = set()  # type: set
+    try:
+        with open(cpuinfo) as stream:
+            for line in stream:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {name: any(flag in flags for flag in names) for name, names in ISA_FLAGS}
+
+
+def int8_gains_little(isa: Dict[str, bool]) -> bool:
+    """Whether INT8 on this CPU lacks integer dot-product instructions (VNNI, AMX): ONNX
+    Runtime and OpenVINO then gain little over FP32 with it."""
+    return not any(isa.get(name) for name in INT8_INSTRUCTIONS)
+
+
 def _version(module: str) -> Optional[str]:
     try:
         imported = __import__(module)
@@ -49,11 +83,16 @@ def jetson_model() -> Optional[str]:
         return None
 
 
-def device_info(modules: List[str]) -> Dict[str, Any]:
-    """CPU model and threads, GPU name and driver, versions of ``modules``, Jetson state."""
+def device_info(modules: List[str], threads: Optional[int] = None) -> Dict[str, Any]:
+    """CPU model, threads, usable cores, the threads asked for (None: each backend's
+    choice) and vector extensions; GPU name and driver; versions of ``modules``; Jetson
+    state."""
     info: Dict[str, Any] = {
         "cpu": cpu_model(),
         "cpu_threads": os.cpu_count(),
+        "cpu_usable": usable_cpus(),
+        "threads": threads,
+        "cpu_isa": cpu_isa(),
         "python": platform.python_version(),
         "versions": {name: _version(name) for name in modules},
     }

@@ -11,9 +11,9 @@ reached by name: on a device without it they are a clear error.
 import contextlib
 import logging
 import os
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from fanet.bench.device_info import TegraStats, device_info
+from fanet.bench.device_info import TegraStats, device_info, int8_gains_little
 from fanet.bench.measure import Budget, Probe, measure_together, probe
 from fanet.bench.report import BenchReport, BenchResult
 from fanet.core.artefact_set import ArtefactSet
@@ -25,7 +25,12 @@ from fanet.core.onnx_graph import read_model
 from fanet.core.sidecar import read_sidecar, sidecar_path
 from fanet.evaluation.datasets import Pairs, cityscapes_pairs
 from fanet.evaluation.scoring import LabelTable, Predictor, evaluate, label_table, one_frame_each
-from fanet.runtime.options import OnnxRuntimeOptions, TensorRTOptions, TorchOptions
+from fanet.runtime.options import (
+    OnnxRuntimeOptions,
+    OpenVinoOptions,
+    TensorRTOptions,
+    TorchOptions,
+)
 from fanet.runtime.registry import (
     CHECKPOINT_SUFFIXES,
     ENGINE_SUFFIXES,
@@ -33,6 +38,7 @@ from fanet.runtime.registry import (
     backend_entry,
     check_precision,
     choose_backend,
+    onnxruntime_has_cuda,
 )
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -41,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 Size = Tuple[int, int]
 HOST_ARTEFACTS = "fanet.export.bench_artefacts"  # on-the-fly exports (host side, by name)
-REPORTED_MODULES = ["numpy", "cv2", "tensorrt", "onnxruntime", "torch"]
+REPORTED_MODULES = ["numpy", "cv2", "tensorrt", "onnxruntime", "openvino", "torch"]
 
 
 class BenchRequest(NamedTuple):
@@ -85,19 +91,24 @@ def plan_rows(request: BenchRequest) -> List[Row]:
     windows = tuple(require_window(w) for w in request.temporals) or (None,)
     rows = []
     for requested in request.backends:
-        backend = _auto_backend(request) if requested == "auto" else requested
-        entry = backend_entry(backend)
-        for precision in request.precisions:
-            check_precision(entry, precision)
-            rows += [Row(backend, precision, "", window) for window in windows]
+        backends = _auto_backends(request) if requested == "auto" else [requested]
+        for backend in backends:
+            entry = backend_entry(backend)
+            for precision in request.precisions:
+                check_precision(entry, precision)
+                rows += [Row(backend, precision, "", window) for window in windows]
     if request.torch_eager:
         rows += [Row("torch", "fp32", "eager", window) for window in windows]
     return rows
 
 
-def _auto_backend(request: BenchRequest) -> str:
-    """TensorRT for an engine; else the best available backend that runs ONNX."""
-    return choose_backend(".engine" if request.engine else ".onnx").name
+def _auto_backends(request: BenchRequest) -> List[str]:
+    """TensorRT for an engine; else the best available backend that runs ONNX, and where
+    that is a CPU backend, every CPU backend there is, side by side."""
+    best = choose_backend(".engine" if request.engine else ".onnx").name
+    if best not in CPU_BACKENDS or request.device == "cuda" or onnxruntime_has_cuda():
+        return [best]
+    return [name for name in CPU_BACKENDS if backend_entry(name).available()]
 
 
 def _host_artefacts(needed_for: str) -> Any:
@@ -251,6 +262,8 @@ def _options(request: BenchRequest, row: Row, size: Size) -> Any:
         return TensorRTOptions(
             cuda_graph=request.cuda_graph, cache_dir=request.cache_dir, input_size=size
         )
+    if row.backend == "openvino":
+        return OpenVinoOptions(threads=request.threads)
     return OnnxRuntimeOptions(threads=request.threads)
 
 
@@ -263,7 +276,7 @@ def run_benchmark(
     data = _accuracy_data(request)  # found once, before any model is opened
     results: List[BenchResult] = []
     interrupted = False
-    device = device_info(REPORTED_MODULES)
+    device = device_info(REPORTED_MODULES, request.threads)
     with TegraStats() as tegra:
         # Resolution-major, and the rows of a size measured together, in turn: a shared
         # machine's drift moves the rows compared alike.
@@ -286,6 +299,7 @@ def run_benchmark(
                         row.temporal,
                         miou,
                         model,
+                        row_note(row, device, request.device),
                     )
                 )
             if measured.interrupted:
@@ -293,6 +307,23 @@ def run_benchmark(
                 break
     device.update(tegra.summary())
     return BenchReport(metric, budget, device, results, interrupted)
+
+
+INT8_ON_PLAIN_CPU = (
+    "this CPU has no VNNI or AMX (integer dot products): INT8 gains little over FP32 here"
+)
+
+CPU_BACKENDS = ("onnxruntime", "openvino")
+
+
+def row_note(row: Row, device: Dict[str, Any], device_asked: Optional[str] = None) -> str:
+    """What to know reading ``row``'s figures on ``device`` (``device_info``);
+    ``device_asked``: ``--device``."""
+    cpu_onnxruntime = device_asked == "cpu" or "gpu" not in device
+    on_cpu = row.backend == "openvino" or (row.backend == "onnxruntime" and cpu_onnxruntime)
+    if row.precision == "int8" and on_cpu and int8_gains_little(device["cpu_isa"]):
+        return INT8_ON_PLAIN_CPU
+    return ""
 
 
 def _accuracy_data(request: BenchRequest) -> Optional[Tuple[Pairs, LabelTable]]:

@@ -35,6 +35,7 @@ class BenchResult(NamedTuple):
     temporal: Optional[int] = None  # frames per attention window, in a temporal benchmark
     miou: Optional[float] = None  # on the --data images (0-1), when asked
     model: str = ""  # the file measured (ONNX or engine; a checkpoint, or "FANet" for a module)
+    note: str = ""  # what to know reading the row (INT8 on a CPU without VNNI or AMX)
 
     @property
     def resolution(self) -> str:
@@ -60,6 +61,7 @@ class BenchResult(NamedTuple):
             "temporal": self.temporal,
             "miou": None if self.miou is None or math.isnan(self.miou) else self.miou,
             "model": self.model,
+            "note": self.note,
         }
 
 
@@ -128,13 +130,41 @@ def method_text(report: BenchReport) -> str:
     return (
         "FPS = 1000 / median latency of {}; batch 1; warm-up {:g} s, then {} per metric, "
         "the metrics in turn; on {} "
-        "({} CPU threads).".format(
+        "({} CPU threads{}{}).".format(
             METRIC_TEXT[report.metric],
             budget.warmup_s,
             amount,
             where,
             report.device["cpu_threads"],
+            ", {} used".format(report.device["threads"]) if report.device.get("threads") else "",
+            _isa_text(report.device.get("cpu_isa", {})),
         )
+    )
+
+
+ISA_NAMES = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512F",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "amx": "AMX",
+}
+
+
+def _isa_text(isa: Dict[str, bool]) -> str:
+    """``; AVX2, AVX-512F, AVX-512 VNNI``: the extensions the CPU has."""
+    found = [text for name, text in ISA_NAMES.items() if isa.get(name)]
+    return "; " + ", ".join(found) if found else ""
+
+
+def notes_text(report: BenchReport) -> str:
+    """One line per distinct row note, naming its rows; empty where there is none."""
+    notes: Dict[str, List[str]] = {}
+    for result in report.results:
+        if result.note and result.label not in notes.setdefault(result.note, []):
+            notes[result.note].append(result.label)
+    return "".join(
+        "note ({}): {}\n".format(", ".join(labels), note) for note, labels in notes.items()
     )
 
 
@@ -187,14 +217,14 @@ def as_table(report: BenchReport) -> str:
     text = _text_table(grid(report))
     if per_frame(report):
         text += "\n" + PER_FRAME_TITLE + "\n" + _text_table(per_frame(report))
-    return text + "\n" + method_text(report) + "\n" + models_text(report)
+    return text + "\n" + method_text(report) + "\n" + notes_text(report) + models_text(report)
 
 
 def as_markdown(report: BenchReport) -> str:
     text = _markdown_table(grid(report))
     if per_frame(report):
         text += "\n" + PER_FRAME_TITLE + "\n\n" + _markdown_table(per_frame(report))
-    return text + "\n" + method_text(report) + "\n" + models_text(report)
+    return text + "\n" + method_text(report) + "\n" + notes_text(report) + models_text(report)
 
 
 CSV_STATISTICS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
@@ -206,7 +236,7 @@ def as_csv(report: BenchReport) -> str:
     writer.writerow(
         ["backend", "precision", "variant", "resolution", "metric", "fps"]
         + list(CSV_STATISTICS)
-        + ["temporal", "miou", "model"]
+        + ["temporal", "miou", "model", "note"]
     )
     for result in report.results:
         stats = result.stats.get(report.metric, {})
@@ -220,7 +250,7 @@ def as_csv(report: BenchReport) -> str:
                 result.fps,
             ]
             + [stats.get(key) for key in CSV_STATISTICS]
-            + [result.temporal, result.miou, result.model]
+            + [result.temporal, result.miou, result.model, result.note]
         )
     return stream.getvalue()
 

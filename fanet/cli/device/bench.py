@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from fanet.cli.common import (
+    DEVICE_HELP,
     EXIT_INTERRUPTED,
     frame_window,
     new_parser,
@@ -95,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add PyTorch eager FP32 (unfused BN), as the authors timed",
     )
-    what.add_argument("--device", help="cpu or cuda for onnxruntime/torch (default: best)")
+    what.add_argument("--device", help=DEVICE_HELP)
     what.add_argument("--channels-last", action="store_true", help="torch: channels-last")
     what.add_argument("--cuda-graph", action="store_true", help="torch/tensorrt: CUDA graphs")
-    what.add_argument("--threads", type=positive_int, help="onnxruntime CPU threads")
+    what.add_argument("--threads", type=positive_int, help="onnxruntime/openvino CPU threads")
     what.add_argument(
         "--temporal",
         action="append",

@@ -61,6 +61,9 @@ def test_json_validates_and_holds_every_statistic(exported_trained, capsys):
     assert pipeline["iterations"] == 3
     assert pipeline["min_ms"] <= pipeline["median_ms"] <= pipeline["max_ms"]
     assert entry["stats"]["compute"]["same_as_host"] == 1.0
+    device = report["device"]
+    assert set(device["cpu_isa"]) == {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx"}
+    assert device["cpu_usable"] >= 1 and "openvino" in device["versions"]
 
 
 def test_table_markdown_csv_and_plot(exported_trained, tmp_path, capsys):
@@ -399,7 +402,7 @@ def test_a_lone_fixed_size_graph_is_measured_at_its_own_size_and_named(
     assert f"Models measured:\n  onnxruntime fp32: {exported_trained}\n" in table
     assert bench.main([*args, "--csv"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
-    assert header.endswith(",model") and row.endswith("," + str(exported_trained))
+    assert header.endswith(",model,note") and row.endswith("," + str(exported_trained) + ",")
 
 
 @pytest.mark.parametrize(
