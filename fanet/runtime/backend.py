@@ -122,6 +122,17 @@ class Backend:
     def describe(self) -> str:
         return "{} ({}, {})".format(self.name, self.device, self.precision)
 
+    def host_feed(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """``inputs`` checked (``check_inputs``), without the bound state's, each
+        C-contiguous in its spec's dtype."""
+        self.check_inputs(inputs)
+        carried = {tensor.input for tensor in self._state}
+        return {
+            spec.name: np.ascontiguousarray(inputs[spec.name], dtype=spec.dtype)
+            for spec in self.input_specs
+            if spec.name not in carried
+        }
+
     def check_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
         """Raise ``BackendError`` unless the backend is open and ``inputs`` match
         ``input_specs`` (names, rank, size)."""

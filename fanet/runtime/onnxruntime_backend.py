@@ -78,13 +78,7 @@ class OnnxRuntimeBackend(Backend):
         logger.debug("onnxruntime providers: %s", self._session.get_providers())
 
     def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        self.check_inputs(inputs)
-        carried = {tensor.input for tensor in self.bound_state}
-        feed = {
-            spec.name: np.ascontiguousarray(inputs[spec.name], dtype=spec.dtype)
-            for spec in self.input_specs
-            if spec.name not in carried
-        }
+        feed = self.host_feed(inputs)
         if self.device == "cpu":
             outputs = self._session.run(self._output_names, self._with_state(feed))
             return self._carry_state(dict(zip(self._output_names, outputs)))

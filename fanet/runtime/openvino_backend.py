@@ -89,13 +89,7 @@ class OpenVinoBackend(Backend):
         logger.debug("openvino: %s on %s", path, self._compiled.get_property("EXECUTION_DEVICES"))
 
     def infer(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        self.check_inputs(inputs)
-        carried = {tensor.input for tensor in self.bound_state}
-        feed = {
-            spec.name: np.ascontiguousarray(inputs[spec.name], dtype=spec.dtype)
-            for spec in self.input_specs
-            if spec.name not in carried
-        }
+        feed = self.host_feed(inputs)
         self._request.infer(self._with_state(feed))
         outputs = {
             spec.name: self._request.get_tensor(spec.name).data.copy() for spec in self.output_specs
