@@ -2,10 +2,11 @@
 
 Device side (numpy, OpenCV, TensorRT; Python 3.6+): ``fanet.core``,
 ``fanet.conformance``, ``fanet.runtime`` (with ``fanet.runtime.trt``),
-``fanet.evaluation``, ``fanet.media``, ``fanet.bench``, ``fanet.serving`` and
-``fanet.cli.device``. Host side (PyTorch, onnx): ``fanet.model``, ``fanet.export``,
-``fanet.calibration``, ``fanet.train`` and ``fanet.cli.host``. ARCHITECTURE.md draws
-them; the import-linter contracts in pyproject.toml keep them apart.
+``fanet.evaluation``, ``fanet.media``, ``fanet.bench``, ``fanet.serving``,
+``fanet.ros2`` and ``fanet.cli.device``. Host side (PyTorch, onnx): ``fanet.model``,
+``fanet.export``, ``fanet.calibration``, ``fanet.train`` and ``fanet.cli.host``.
+ARCHITECTURE.md draws them; the import-linter contracts in pyproject.toml keep them
+apart.
 """
 
 import os
