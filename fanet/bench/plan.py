@@ -38,7 +38,7 @@ from fanet.runtime.registry import (
     backend_entry,
     check_precision,
     choose_backend,
-    onnxruntime_has_cuda,
+    cpu_backends,
 )
 from fanet.runtime.segmenter import Segmenter
 from fanet.runtime.temporal import check_window, require_window
@@ -103,12 +103,13 @@ def plan_rows(request: BenchRequest) -> List[Row]:
 
 
 def _auto_backends(request: BenchRequest) -> List[str]:
-    """TensorRT for an engine; else the best available backend that runs ONNX, and where
-    that is a CPU backend, every CPU backend there is, side by side."""
-    best = choose_backend(".engine" if request.engine else ".onnx").name
-    if best not in CPU_BACKENDS or request.device == "cuda" or onnxruntime_has_cuda():
-        return [best]
-    return [name for name in CPU_BACKENDS if backend_entry(name).available()]
+    """TensorRT for an engine; else the best available backend that runs ONNX, or where
+    that runs on the CPU (and no --device cuda), every CPU backend there is, side by
+    side."""
+    on_cpu = [] if request.engine or request.device == "cuda" else cpu_backends()
+    if on_cpu:
+        return [entry.name for entry in on_cpu]
+    return [choose_backend(".engine" if request.engine else ".onnx").name]
 
 
 def _host_artefacts(needed_for: str) -> Any:
@@ -312,8 +313,6 @@ def run_benchmark(
 INT8_ON_PLAIN_CPU = (
     "this CPU has no VNNI or AMX (integer dot products): INT8 gains little over FP32 here"
 )
-
-CPU_BACKENDS = ("onnxruntime", "openvino")
 
 
 def row_note(row: Row, device: Dict[str, Any], device_asked: Optional[str] = None) -> str:

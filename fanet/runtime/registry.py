@@ -173,11 +173,22 @@ def choose_backend(
     available = [entry for entry in candidates if entry.available()]
     if not available:
         return candidates[-1]
-    if available[0].name == "onnxruntime" and not onnxruntime_has_cuda():
-        return _fastest_on_cpu(available, precision or "fp32")
+    on_cpu = cpu_backends() if kind in ONNX_SUFFIXES else []
+    if on_cpu:
+        return _fastest_on_cpu(on_cpu, precision or "fp32")
     return available[0]
 
 
+def cpu_backends() -> List[BackendEntry]:
+    """The backends ``auto`` chooses among for ONNX where it runs on the CPU (no TensorRT,
+    no CUDA in ONNX Runtime): the available ones of ``CPU_BACKENDS``; empty elsewhere."""
+    available = [entry for entry in BACKENDS if ".onnx" in entry.runs and entry.available()]
+    if not available or available[0].name != "onnxruntime" or onnxruntime_has_cuda():
+        return []
+    return [entry for entry in available if entry.name in CPU_BACKENDS]
+
+
+CPU_BACKENDS = ("onnxruntime", "openvino")  # what runs ONNX on a CPU
 # "auto" without an NVIDIA GPU: the CPU backend measured fastest for each precision
 # (README, Measured numbers: 2-core AMD EPYC, FANet-18 at 512x1024). Where a precision is
 # not listed, or its backends are missing, the table's order holds.
