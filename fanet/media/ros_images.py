@@ -20,6 +20,7 @@ import numpy as np
 
 from fanet.core.errors import FanetError
 from fanet.core.labels import blend, colorize, train_id_palette, train_id_to_id
+from fanet.core.preprocess import as_color_image
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -125,8 +126,7 @@ def rendered(
         elif output == "color":
             pixels = train_id_palette()[labels]
         elif output == "overlay":
-            frame = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-            pixels = blend(frame, colorize(labels))
+            pixels = blend(as_color_image(image), colorize(labels))
         else:
             raise ValueError("no output {!r} (outputs: {})".format(output, ", ".join(OUTPUTS)))
         made.append(

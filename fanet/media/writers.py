@@ -27,6 +27,7 @@ from fanet.core.files import (
 )
 from fanet.core.labels import blend, colorize, train_id_to_id
 from fanet.core.media_files import opencv_path, write_png
+from fanet.core.preprocess import as_color_image
 
 logger = logging.getLogger(__name__)
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # container (the file's suffix): codec
@@ -107,7 +108,7 @@ class FrameWriters:
             if request.color:
                 pngs.append(("_color", colours))
             if needs_overlay:
-                overlay = blend(image, colours, request.alpha)
+                overlay = blend(as_color_image(image), colours, request.alpha)
                 if request.overlay:
                     pngs.append(("_overlay", overlay))
                 if request.video:

@@ -90,6 +90,18 @@ def test_pngs_and_a_video_come_from_a_bag_too(camera_bag, exported_trained, tmp_
     assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
 
 
+def test_a_mono8_topic_gives_overlays_and_a_video(camera_frames, exported_trained, tmp_path):
+    bag = tmp_path / "gray.mcap"
+    gray = [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in camera_frames]
+    write_camera_bag(bag, gray, compressed_topic="", encoding="mono8")
+    video = tmp_path / "overlay.mp4"
+    args = [str(bag), "--onnx", str(exported_trained), "--overlay", "-o", str(tmp_path)]
+    assert segment.main(args + ["--video", str(video)]) == 0
+    overlays = sorted(tmp_path.glob("frame_*_overlay.png"))
+    assert len(overlays) == FRAMES and cv2.imread(str(overlays[0])).shape == (128, 256, 3)
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+
+
 def test_a_temporal_model_starts_again_where_the_topic_s_time_jumps(
     camera_frames, temporal_export, tmp_path, caplog
 ):
