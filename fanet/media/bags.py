@@ -151,9 +151,8 @@ class _Bag:
         try:
             with open(self.path, "rb") as stream:
                 if self._summary is not None:
-                    reader = make_reader(stream, decoder_factories=[self._decoders])
                     topics = None if topic is None else [topic]
-                    for schema, channel, record in reader.iter_messages(topics=topics):
+                    for schema, channel, record in make_reader(stream).iter_messages(topics):
                         read += 1
                         yield self._message(schema, channel, record, decode)
                     return
