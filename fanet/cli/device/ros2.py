@@ -106,13 +106,14 @@ def _init(rclpy: Any, argv: List[str], context: Any) -> None:
 
 def _serve(ros: Any, node: Any, context: Any) -> int:
     from fanet.ros2.node import SegmentationNode, declare_settings
+    from fanet.runtime.registry import CHECKPOINT_SUFFIXES
     from fanet.runtime.segmenter import Segmenter
     from fanet.runtime.temporal import check_window
 
     settings = declare_settings(node)
     model = settings.model or _export_here(settings.temporal or None)
     options: Dict[str, Any] = {}
-    if model.endswith((".pth", ".pt", ".pkl")) and settings.temporal:
+    if model.lower().endswith(CHECKPOINT_SUFFIXES) and settings.temporal:
         options["temporal"] = settings.temporal  # a checkpoint attends to any number
     device = settings.device or None
     with Segmenter.from_file(
