@@ -13,7 +13,7 @@ throughput.
 
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 import numpy as np
 
@@ -59,11 +59,11 @@ class OpenVinoBackend(Backend):
                     device, ", ".join(core.available_devices) or "no device"
                 )
             )
-        if precision == "fp16" and not _has_fp16(core, device):
-            computes = core.get_property(device, "OPTIMIZATION_CAPABILITIES")
+        computes = _capabilities(core, device)
+        if precision == "fp16" and "FP16" not in computes:
             raise BackendError(
                 "the {} here has no FP16 (it computes {}): run fp32 or int8 on it".format(
-                    device, ", ".join(c for c in computes if c in ("FP32", "BF16", "INT8"))
+                    device, ", ".join(c for c in ("FP32", "BF16", "INT8") if c in computes)
                 )
             )
         config: Dict[str, Any] = {
@@ -74,7 +74,8 @@ class OpenVinoBackend(Backend):
         if options.threads and device in ("CPU", "AUTO"):
             config["INFERENCE_NUM_THREADS"] = options.threads
         try:
-            self._compiled = core.compile_model(core.read_model(path), device, config)
+            # a path, not a read model: on a cache hit OpenVINO then skips reading the ONNX
+            self._compiled = core.compile_model(path, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise BackendError(
                 "OpenVINO {} cannot compile {} for {}: {}".format(
@@ -110,9 +111,12 @@ def _spec(port: Any) -> TensorSpec:
     return TensorSpec(port.get_any_name(), shape, np.dtype(dtype))
 
 
-def _has_fp16(core: Any, device: str) -> bool:
+def _capabilities(core: Any, device: str) -> Set[str]:
+    """What ``device`` computes (FP32, FP16, BF16, INT8, ...); for AUTO, any device here."""
     devices = core.available_devices if device == "AUTO" else [device]
-    return any("FP16" in core.get_property(found, "OPTIMIZATION_CAPABILITIES") for found in devices)
+    return {
+        found for name in devices for found in core.get_property(name, "OPTIMIZATION_CAPABILITIES")
+    }
 
 
 def model_cache_dir(version: str, device: str) -> str:
