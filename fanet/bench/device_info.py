@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from fanet.core.cpus import usable_cpus
 
@@ -36,12 +36,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-ISA_FLAGS = (  # what /proc/cpuinfo calls them, by what the report calls them
-    ("avx2", ("avx2",)),
-    ("avx512f", ("avx512f",)),
-    ("avx512_vnni", ("avx512_vnni",)),
-    ("avx_vnni", ("avx_vnni",)),
-    ("amx", ("amx_int8", "amx_bf16", "amx_tile")),
+class Extension(NamedTuple):
+    """A vector extension: its key in the report, its name for people, and the
+    /proc/cpuinfo flags that show it."""
+
+    key: str
+    title: str
+    flags: Tuple[str, ...]
+
+
+ISA_EXTENSIONS = (
+    Extension("avx2", "AVX2", ("avx2",)),
+    Extension("avx512f", "AVX-512F", ("avx512f",)),
+    Extension("avx512_vnni", "AVX-512 VNNI", ("avx512_vnni",)),
+    Extension("avx_vnni", "AVX-VNNI", ("avx_vnni",)),
+    Extension("amx", "AMX", ("amx_int8", "amx_bf16", "amx_tile")),
 )
 INT8_INSTRUCTIONS = ("avx512_vnni", "avx_vnni", "amx")  # integer dot products: INT8 pays
 
@@ -58,7 +67,7 @@ def cpu_isa(cpuinfo: str = "/proc/cpuinfo") -> Dict[str, bool]:
                     break
     except OSError:
         pass
-    return {name: any(flag in flags for flag in names) for name, names in ISA_FLAGS}
+    return {ext.key: any(flag in flags for flag in ext.flags) for ext in ISA_EXTENSIONS}
 
 
 def int8_gains_little(isa: Dict[str, bool]) -> bool:

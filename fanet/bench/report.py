@@ -8,6 +8,7 @@ import io
 import math
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from fanet.bench.device_info import ISA_EXTENSIONS
 from fanet.bench.measure import Budget
 from fanet.core import strict_json
 from fanet.core.errors import require
@@ -142,18 +143,9 @@ def method_text(report: BenchReport) -> str:
     )
 
 
-ISA_NAMES = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512F",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "amx": "AMX",
-}
-
-
 def _isa_text(isa: Dict[str, bool]) -> str:
     """``; AVX2, AVX-512F, AVX-512 VNNI``: the extensions the CPU has."""
-    found = [text for name, text in ISA_NAMES.items() if isa.get(name)]
+    found = [ext.title for ext in ISA_EXTENSIONS if isa.get(ext.key)]
     return "; " + ", ".join(found) if found else ""
 
 
