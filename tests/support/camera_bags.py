@@ -26,12 +26,11 @@ def write_camera_bag(
     compressed_topic: str = "/camera/image_raw/compressed",
     stamps_ns: Sequence[int] = (),
     chunk_size: int = 1024 * 1024,
-    encoding: str = "bgr8",
 ) -> List[int]:
-    """Each frame as ``encoding`` (bgr8 frames, or mono8 ones) on ``raw_topic`` and as JPEG on ``compressed_topic`` (either
-    left out when empty), with a string topic beside them; stamps 30 FPS apart unless
-    given; returns the stamps. Messages are logged 30 FPS apart, 2 ms after the frame's
-    time, whatever the stamps."""
+    """Each frame raw on ``raw_topic`` (bgr8, or mono8 for one-channel frames) and as JPEG
+    on ``compressed_topic`` (either left out when empty), with a string topic beside them;
+    stamps 30 FPS apart unless given; returns the stamps. Messages are logged 30 FPS
+    apart, 2 ms after the frame's time, whatever the stamps."""
     from mcap_ros2.writer import Writer
 
     stamps = list(stamps_ns) or [FIRST_STAMP_NS + index * PERIOD_NS for index in range(len(frames))]
@@ -44,6 +43,7 @@ def write_camera_bag(
             header = Header(stamp, "camera_optical")
             logged = FIRST_STAMP_NS + index * PERIOD_NS + 2 * 10**6
             if raw_topic:
+                encoding = "mono8" if frame.ndim == 2 else "bgr8"
                 fields = image_fields(header, frame, encoding)
                 writer.write_message(raw_topic, raw, fields, log_time=logged, publish_time=stamp)
             if compressed_topic:

@@ -93,7 +93,7 @@ def test_pngs_and_a_video_come_from_a_bag_too(camera_bag, exported_trained, tmp_
 def test_a_mono8_topic_gives_overlays_and_a_video(camera_frames, exported_trained, tmp_path):
     bag = tmp_path / "gray.mcap"
     gray = [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in camera_frames]
-    write_camera_bag(bag, gray, compressed_topic="", encoding="mono8")
+    write_camera_bag(bag, gray, compressed_topic="")  # one-channel frames: mono8
     video = tmp_path / "overlay.mp4"
     args = [str(bag), "--onnx", str(exported_trained), "--overlay", "-o", str(tmp_path)]
     assert segment.main(args + ["--video", str(video)]) == 0
