@@ -14,6 +14,7 @@ import time
 from typing import IO, Callable, Dict, Iterator, List, Tuple, TypeVar
 
 from fanet.core.errors import FanetError
+from fanet.core.signals import signals_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,21 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
         if isinstance(exc, OSError):
             raise write_failure(exc, path) from None
         raise
+
+
+@contextlib.contextmanager
+def private_folder(prefix: str) -> Iterator[str]:
+    """A new folder in the temporary folder, removed on every exit path: it is made and
+    removed with SIGINT and SIGTERM held, so a signal at any moment leaves none behind."""
+    folder = ""
+    try:
+        with signals_deferred():
+            folder = tempfile.mkdtemp(prefix=prefix)
+        yield folder
+    finally:
+        if folder:
+            with signals_deferred():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def temporary_beside(path: str, extension: str = "") -> str:

@@ -4,13 +4,11 @@ reading and writing an image whatever its name (Python 3.6 compatible)."""
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from typing import Callable, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
-from fanet.core.files import OutputError, atomic_write
+from fanet.core.files import OutputError, atomic_write, private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +95,9 @@ def opencv_path(path: str) -> Iterator[str]:
     else:
         yield path
         return
-    folder = tempfile.mkdtemp(prefix="fanet-media-")
-    try:
+    with private_folder("fanet-media-") as folder:
         suffix = os.path.splitext(path)[1]  # the container, as OpenCV reads it from the name
         plain = all(ord(character) < 128 for character in suffix)
         link = os.path.join(folder, "media" + (suffix if plain else ""))
         os.symlink(os.path.abspath(path), link)
         yield link
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from fanet.calibration.cache import Ranges
-from fanet.core.files import OutputError, free_space_text, write_failure
+from fanet.core.files import OutputError, free_space_text, private_folder, write_failure
 from fanet.core.sidecar import INPUT_NAME
 from fanet.export.errors import ExportError
 
@@ -101,7 +101,7 @@ def scratch_folder(prefix: str, model_path: str) -> Iterator[str]:
             f"the temporary folder {room} has {free_space_text(room)} free; ONNX Runtime "
             f"needs about {needed / 1e6:.0f} MB there: set TMPDIR to a folder with room"
         )
-    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+    with private_folder(prefix) as scratch:
         try:
             yield scratch
         except OSError as exc:

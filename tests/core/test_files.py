@@ -3,6 +3,7 @@
 import os
 import re
 import resource
+import shutil
 import signal
 import tempfile
 import time
@@ -14,6 +15,7 @@ from fanet.core.files import (
     atomic_write,
     check_replaceable,
     final_name,
+    private_folder,
     remove_stale_parts,
     temporary_beside,
 )
@@ -89,3 +91,35 @@ def test_temporary_names_map_back_to_their_file(tmp_path):
     temporary = temporary_beside(str(tmp_path / "m.onnx"))
     assert final_name(temporary) == str(tmp_path / "m.onnx")
     assert final_name(str(tmp_path / "m.onnx")) == str(tmp_path / "m.onnx")
+
+
+def _ctrl_c_after(call):
+    def cut(*args, **kwargs):
+        made = call(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    return cut
+
+
+def _ctrl_c_before(call):
+    def cut(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return call(*args, **kwargs)
+
+    return cut
+
+
+@pytest.mark.parametrize(
+    "module, step, cut",
+    [(tempfile, "mkdtemp", _ctrl_c_after), (shutil, "rmtree", _ctrl_c_before)],
+    ids=["just made", "about to be removed"],
+)
+def test_ctrl_c_while_a_private_folder_is_made_or_removed_leaves_none(
+    tmp_path, monkeypatch, module, step, cut
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(module, step, cut(getattr(module, step)))
+    with pytest.raises(KeyboardInterrupt), private_folder("fanet-test-") as folder:
+        open(os.path.join(folder, "scratch.onnx"), "wb").close()
+    assert os.listdir(str(tmp_path)) == []
