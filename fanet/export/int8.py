@@ -12,6 +12,7 @@ integer ``QLinearConv`` only then; TensorRT reads either form.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -57,34 +58,93 @@ class _Feeds:
 
 
 def calibrate_ranges(
-    fp32_path: str, feeds: Iterable[np.ndarray | dict[str, np.ndarray]], method: str = "minmax"
-) -> Ranges:
+    fp32_path: str,
+    feeds: Iterable[np.ndarray | dict[str, np.ndarray]],
+    methods: Iterable[str] = ("minmax",),
+) -> dict[str, Ranges]:
     """Activation ranges of every float tensor of ``fp32_path`` over ``feeds`` (crops, or
-    dicts of every input)."""
+    dicts of every input), by each of ``methods``, from one pass over the feeds."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
-    if method not in CALIBRATION_METHODS:
+    methods = list(methods)
+    unknown = [method for method in methods if method not in CALIBRATION_METHODS]
+    if unknown:
         raise ExportError(
-            f"unknown calibration method {method!r}; choose one of: "
+            f"unknown calibration method {unknown[0]!r}; choose one of: "
             f"{', '.join(CALIBRATION_METHODS)}"
         )
     with scratch_folder("fanet-calib-", fp32_path) as scratch:
-        calibrator = create_calibrator(
+        calibrator = create_calibrator(  # its graph outputs every tensor to calibrate
             _linked_into(scratch, fp32_path),
             QUANTIZED_OPS,
             augmented_model_path=os.path.join(scratch, "augmented.onnx"),
-            calibrate_method=_method(method),
+            calibrate_method=_method("entropy"),
             extra_options={"symmetric": True},
         )
-        calibrator.collect_data(_Feeds(feeds))
-        computed = calibrator.compute_data()
-    ranges = {}
-    for name, data in computed.data.items():
-        lo, hi = data.range_value
-        ranges[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
-    if not ranges:
+        collectors = _Collectors(calibrator.tensors_to_calibrate, methods)
+        session = calibrator.infer_session
+        names = [output.name for output in session.get_outputs()]
+        reader = _Feeds(feeds)
+        feed = reader.get_next()
+        while feed is not None:
+            collectors.add(dict(zip(names, session.run(None, feed))))
+            feed = reader.get_next()
+    if not collectors.batches:
         raise ExportError("calibration produced no ranges: no calibration batches were read")
-    return ranges
+    return {method: collectors.ranges(method) for method in methods}
+
+
+class _Collectors:
+    """Each method's statistics of the calibrated tensors, batch by batch: their extremes
+    (minmax), and ONNX Runtime's histograms (entropy, percentile) with its defaults."""
+
+    HISTOGRAMS = {"entropy": (128, 128), "percentile": (2048, 128)}  # bins, quantized bins
+    PERCENTILE = 99.999
+
+    def __init__(self, tensors: Iterable[str], methods: list[str]) -> None:
+        from onnxruntime.quantization.calibrate import HistogramCollector
+
+        self.tensors = set(tensors)
+        self.batches = 0
+        self.extremes: dict[str, tuple[float, float]] = {}
+        self.histograms = {
+            method: HistogramCollector(
+                method, True, *self.HISTOGRAMS[method], self.PERCENTILE, "same"
+            )
+            for method in methods
+            if method in self.HISTOGRAMS
+        }
+
+    def add(self, outputs: dict[str, np.ndarray]) -> None:
+        chosen = {name: value for name, value in outputs.items() if name in self.tensors}
+        for name, value in chosen.items():
+            lo, hi = self.extremes.get(name, (np.inf, -np.inf))
+            self.extremes[name] = (min(lo, float(value.min())), max(hi, float(value.max())))
+        with _printed_to_log():
+            for collector in self.histograms.values():
+                collector.collect({name: [value] for name, value in chosen.items()})
+        self.batches += 1
+
+    def ranges(self, method: str) -> Ranges:
+        if method not in self.histograms:
+            return dict(self.extremes)
+        with _printed_to_log():
+            computed = self.histograms[method].compute_collection_result()
+        ranges = {}
+        for name, (lo, hi, *_) in computed.items():
+            ranges[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
+        return ranges
+
+
+@contextlib.contextmanager
+def _printed_to_log() -> Iterator[None]:
+    """ONNX Runtime's calibration prints its progress on stdout: to the debug log instead,
+    so that ``--json`` output stays JSON."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        yield
+    for line in printed.getvalue().splitlines():
+        logger.debug("onnxruntime: %s", line)
 
 
 @contextlib.contextmanager
@@ -125,17 +185,33 @@ def _linked_into(scratch: str, path: str) -> str:
     return target
 
 
-def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
-    """``fp32_path`` with Q/DQ pairs from ``ranges``; returns the ONNX ModelProto."""
+def shape_inferred(fp32_path: str):
+    """``fp32_path`` read with ONNX Runtime's shape inference, as its quantizer needs it."""
     from pathlib import Path
 
-    from onnxruntime.quantization import QuantType
-    from onnxruntime.quantization.calibrate import TensorData, TensorsData
-    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
     with scratch_folder("fanet-quantize-", fp32_path) as scratch:
-        model = load_model_with_shape_infer(Path(_linked_into(scratch, fp32_path)))
+        return load_model_with_shape_infer(Path(_linked_into(scratch, fp32_path)))
+
+
+def quantize_qdq(
+    fp32_path: str, ranges: Ranges, method: str = "minmax", float_groups: Iterable[str] = ()
+):
+    """``fp32_path`` with Q/DQ pairs from ``ranges``; returns the ONNX ModelProto."""
+    return quantize_inferred(shape_inferred(fp32_path), ranges, method, float_groups)
+
+
+def quantize_inferred(inferred, ranges: Ranges, method: str, float_groups: Iterable[str] = ()):
+    """A quantized copy of the shape-inferred FP32 graph ``inferred``; the Convs named in
+    ``float_groups`` stay float."""
+    import onnx
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+
+    model = onnx.ModelProto()
+    model.CopyFrom(inferred)  # the quantizer changes the graph it is given
     tensors = TensorsData(
         _method(method),
         {
@@ -151,7 +227,7 @@ def quantize_qdq(fp32_path: str, ranges: Ranges, method: str = "minmax"):
         activation_qType=QuantType.QInt8,
         tensors_range=tensors,
         nodes_to_quantize=None,
-        nodes_to_exclude=None,
+        nodes_to_exclude=sorted(float_groups),
         op_types_to_quantize=QUANTIZED_OPS,
         extra_options={
             "ActivationSymmetric": True,

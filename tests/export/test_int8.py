@@ -264,7 +264,7 @@ def test_third_party_scratch_files_stay_out_of_the_output_folder(
     fp32.write_bytes(exported_trained.read_bytes())
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     batch = np.zeros((1, 3, 128, 256), np.float32)
-    ranges = calibrate_ranges(str(fp32), [batch])
+    ranges = calibrate_ranges(str(fp32), [batch])["minmax"]
     assert quantize_qdq(str(fp32), ranges).graph.node
     assert sorted(p.name for p in out.iterdir()) == ["m.onnx"] and not list(scratch.iterdir())
 
