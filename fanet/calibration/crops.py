@@ -18,9 +18,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CropStats:
-    """What sampling did: crops made, unreadable images skipped, small images enlarged."""
+    """What sampling did: crops made, from which images (indices), unreadable images
+    skipped, small images enlarged."""
 
     crops: int = 0
+    indices: set[int] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
     enlarged: list[str] = field(default_factory=list)
 
@@ -70,6 +72,7 @@ def sample_crops(
                 stats.enlarged.append(name)
             image = _at_least(image, size)
         stats.crops += 1
+        stats.indices.add(index)
         yield preprocess(_crop(image, size, rng))
     if stats.crops < count:
         raise CalibrationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fanet.conformance.check import version_text
@@ -38,6 +39,10 @@ class ExportConfig:
     calib_count: int = 500
     calib_method: str = "minmax"
     calib_cache: str | None = None
+    int8_budget: float | None = None  # mIoU points INT8 may lose against FP32
+    eval_data: str | None = None  # None: calibration images calibration did not use
+    eval_split: str = "val"
+    eval_count: int = 16
     seed: int = 0
     output_dir: str = "."
     name: str | None = None
@@ -68,6 +73,7 @@ def validate(config: ExportConfig) -> None:
         raise ConfigError("--int8 needs a fixed --res: calibration crops have the export size")
     if config.name is not None:
         check_name(config.name, "--name")
+    _check_judging(config)
     if config.calib_count < 1:
         raise ConfigError(f"--calib-count must be at least 1, got {config.calib_count}")
     check_window(config.temporal, config.temporal_reduce)
@@ -75,6 +81,23 @@ def validate(config: ExportConfig) -> None:
         raise ConfigError(f"--max-batch must be at least 1, got {config.max_batch}")
     for version in config.target_trt:
         _check_target(version, config.opset)
+
+
+def _check_judging(config: ExportConfig) -> None:
+    """The requests that have INT8 judged on images: a budget, an automatic method."""
+    if config.calib_method == "auto" and not config.int8:
+        raise ConfigError("--calib-method auto needs --int8")
+    if config.eval_count < 1:
+        raise ConfigError(f"--eval-count must be at least 1, got {config.eval_count}")
+    budget = config.int8_budget
+    if budget is None:
+        return
+    if not math.isfinite(budget) or budget < 0:
+        raise ConfigError(f"--int8-budget must be a number of mIoU points >= 0, got {budget}")
+    if not config.int8:
+        raise ConfigError("--int8-budget needs --int8")
+    if config.temporal > 1:
+        raise ConfigError("--int8-budget judges single-frame exports: drop --temporal")
 
 
 def _check_target(version: Version, opset: int) -> None:

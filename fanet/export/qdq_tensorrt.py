@@ -105,7 +105,7 @@ class _Inserter:
         return dequantized
 
 
-def _quantized_inputs(graph: onnx.GraphProto) -> dict[str, list[int]]:
+def quantized_inputs(graph: onnx.GraphProto) -> dict[str, list[int]]:
     """Node name -> the inputs quantized: a Conv's data and weights outside the attention,
     the residual input of a Conv-fed Add."""
     island = set(attention_islands(graph.node, constant_names(graph)))
@@ -126,19 +126,27 @@ def missing_ranges(model: onnx.ModelProto, ranges: Ranges) -> list[str]:
     nodes = {node.name: node for node in model.graph.node}
     needed = {
         nodes[name].input[index]
-        for name, inputs in _quantized_inputs(model.graph).items()
+        for name, inputs in quantized_inputs(model.graph).items()
         for index in inputs
         if not (nodes[name].op_type == "Conv" and index == 1)  # weights: their own values
     }
     return sorted(name for name in needed if name not in ranges)
 
 
-def quantize_for_tensorrt(model: onnx.ModelProto, ranges: Ranges) -> onnx.ModelProto:
-    """A copy of the FP32 graph ``model`` with Q/DQ pairs from activation ``ranges``."""
+def quantize_for_tensorrt(
+    model: onnx.ModelProto,
+    ranges: Ranges,
+    float_groups: frozenset[str] = frozenset(),
+    check: bool = True,
+) -> onnx.ModelProto:
+    """A copy of the FP32 graph ``model`` with Q/DQ pairs from activation ``ranges``,
+    except at the nodes named in ``float_groups`` (``check``: validate the result)."""
     quantized = onnx.ModelProto()
     quantized.CopyFrom(model)
     graph = quantized.graph
-    inputs = _quantized_inputs(graph)
+    inputs = quantized_inputs(graph)
+    for name in float_groups:
+        inputs.pop(name, None)
     inserter = _Inserter(quantized, ranges)
     nodes = []
     for node in graph.node:
@@ -151,6 +159,8 @@ def quantize_for_tensorrt(model: onnx.ModelProto, ranges: Ranges) -> onnx.ModelP
         nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
+    if not check:
+        return quantized
     try:
         onnx.checker.check_model(quantized, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:

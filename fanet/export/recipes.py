@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnx
 
-from fanet.calibration.cache import load_ranges, save_ranges, write_tensorrt_cache
+from fanet.calibration.cache import Ranges, load_ranges, save_ranges, write_tensorrt_cache
 from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import ImageSource
@@ -25,9 +26,12 @@ from fanet.core.attention_islands import attention_islands
 from fanet.core.progress import with_progress
 from fanet.core.sidecar import INPUT_NAME
 from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
-from fanet.export.int8 import calibrate_ranges, quantize_qdq
+from fanet.export.int8 import CALIBRATION_METHODS, calibrate_ranges, shape_inferred
+from fanet.export.int8_budget import BudgetFitter
+from fanet.export.int8_eval import Scorer, eval_set
+from fanet.export.int8_forms import Int8Forms, fake_quant
 from fanet.export.onnx_runs import carried_feeds
-from fanet.export.qdq_tensorrt import fp16_typed, missing_ranges, quantize_for_tensorrt
+from fanet.export.qdq_tensorrt import missing_ranges
 from fanet.export.run import ExportedFile, ExportRun, Variant
 from fanet.runtime.trt.versions import WEAK_TYPING_DEPRECATED
 
@@ -59,55 +63,138 @@ def export_fp16(run: ExportRun, batches: list[np.ndarray]) -> ExportedFile:
 def export_int8(
     run: ExportRun, source: ImageSource, verify_batches: list[np.ndarray]
 ) -> list[ExportedFile]:
-    """The INT8 forms, calibrated on ``source`` (or the cached ranges)."""
+    """The INT8 forms, calibrated on ``source`` (or the cached ranges); with a budget, the
+    fewest groups kept float that bring each within it (``--int8-budget``)."""
     fp32_now = run.staged(run.fp32_path)
     fp32 = onnx.load(fp32_now)
-    ranges, stats = _ranges(run, source, fp32)
-    write_tensorrt_cache(run.files.stage(run.artefacts.tensorrt_cache), ranges)
     config = run.config
+    methods = CALIBRATION_METHODS if config.calib_method == "auto" else (config.calib_method,)
+    by_method, stats = _ranges(run, source, fp32, methods)
+    typed = any(version >= WEAK_TYPING_DEPRECATED for version in run.targets)
+    variants = ("int8",) + (("int8_fp16",) if typed else ()) + ("int8_onnxruntime",)
+    inferred = shape_inferred(fp32_now)
+
+    def forms_for(method: str) -> Int8Forms:
+        return Int8Forms(fp32, inferred, by_method[method], method, variants, config.opset)
+
+    scorer = _scorer(run, source, stats) if len(methods) > 1 or config.int8_budget else None
+    method, tried = methods[0], {}  # type: tuple[str, dict[str, dict[str, float]]]
+    if scorer is not None and len(methods) > 1:
+        method, tried = _best_method(forms_for, methods, scorer)
+        _save_ranges(run, source, method, by_method[method])
+    forms = forms_for(method)
+    report = None
+    if scorer is not None and config.int8_budget is not None:
+        report = BudgetFitter(forms, scorer, config.int8_budget).fit()
+    ranges = by_method[method]
+    write_tensorrt_cache(run.files.stage(run.artefacts.tensorrt_cache), ranges)
     calibration = {
         "source": os.path.abspath(config.calib_data or ""),
         "kind": source.kind,
         "split": config.calib_split if source.kind == "cityscapes" else None,
         "count": config.calib_count,
         "seed": config.seed,
-        "method": config.calib_method,
+        "method": method,
+        "methods_tried": tried,  # method -> form -> mIoU (--calib-method auto)
         "skipped_images": len(stats.skipped),
         "enlarged_images": len(stats.enlarged),
         "cache": os.path.abspath(_ranges_cache(run)),
         "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
     }
-    for_tensorrt = quantize_for_tensorrt(fp32, ranges)
-    tensorrt_recipe = dict(_islands(fp32), calibration=calibration, quantizer=TENSORRT_QUANTIZER)
-    variants = [Variant(for_tensorrt, "int8", "int8", dict(tensorrt_recipe, float_parts="float32"))]
-    if any(version >= WEAK_TYPING_DEPRECATED for version in run.targets):
-        typed = fp16_typed(for_tensorrt, config.opset)
-        recipe = dict(tensorrt_recipe, float_parts="float16")
-        variants.append(Variant(typed, "int8_fp16", "int8", recipe, opset=_default_opset(typed)))
-    for_cpu = quantize_qdq(fp32_now, ranges, config.calib_method)
-    cpu_recipe = {"calibration": calibration, "quantizer": CPU_QUANTIZER}
-    variants.append(Variant(for_cpu, "int8_onnxruntime", "int8", cpu_recipe))
-    return [run.write_variant(variant, verify_batches) for variant in variants]
+    floats = report.float_groups if report is not None else []
+    budget = {"int8_budget": config.int8_budget, "float_groups": floats}
+    islands = _islands(fp32)
+    quantizers = {"int8": TENSORRT_QUANTIZER, "int8_fp16": TENSORRT_QUANTIZER}
+    written = []
+    for variant in variants:
+        recipe = dict(
+            islands if variant in quantizers else {},
+            calibration=calibration,
+            quantizer=quantizers.get(variant, CPU_QUANTIZER),
+            **budget,
+        )
+        if variant in quantizers:
+            recipe["float_parts"] = "float16" if variant == "int8_fp16" else "float32"
+        proto = forms.build(variant, floats)
+        opset = _default_opset(proto) if variant == "int8_fp16" else None
+        exported = run.write_variant(
+            Variant(proto, variant, "int8", recipe, opset=opset), verify_batches
+        )
+        written.append(exported)
+    if report is not None:
+        written[0].report = report.to_json()
+    return written
+
+
+def _scorer(run: ExportRun, source: ImageSource, stats: CropStats) -> Scorer:
+    """The images INT8 is judged on: ``--eval-data``, else calibration images it did not
+    use (with cached ranges, the crops are drawn again to know which)."""
+    config = run.config
+    assert config.size is not None  # validated: INT8 needs a fixed size
+    if config.eval_data is None and not stats.indices:
+        for _ in sample_crops(source, config.calib_count, config.size, config.seed, stats):
+            pass
+    images = eval_set(
+        config.eval_data, config.eval_split, config.eval_count, config.size, source, stats
+    )
+    logger.info("judging INT8 on %d images of %s", len(images.batches), images.origin)
+    return Scorer(images, run.common.output_tensor, run.common.num_classes)
+
+
+def _best_method(
+    forms_for: Callable[[str], Int8Forms], methods: tuple[str, ...], scorer: Scorer
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """The calibration method whose worst INT8 form scores best, and every form's mIoU
+    by each method."""
+    fp32 = 100 * scorer.use_as_reference(forms_for(methods[0]).fp32).miou()
+    tried = {}
+    for method in methods:
+        forms = forms_for(method)
+        tried[method] = {
+            variant: 100
+            * scorer.score(forms.build(variant, check=False), fake_quant(variant)).miou()
+            for variant in forms.variants
+        }
+    chosen = max(methods, key=lambda method: (min(tried[method].values()), -methods.index(method)))
+    logger.info(
+        "calibration method %s: its worst INT8 form scores %.2f mIoU (FP32 %.2f)",
+        chosen,
+        min(tried[chosen].values()),
+        fp32,
+    )
+    return chosen, tried
 
 
 def _ranges_cache(run: ExportRun) -> str:
     return run.config.calib_cache or run.artefacts.ranges_cache
 
 
-def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple[Any, CropStats]:
-    """The activation ranges (cached, else calibrated and staged), and what sampling the
-    crops did (nothing, for cached ranges)."""
+def _fingerprint(run: ExportRun, source: ImageSource, method: str) -> dict:
     config = run.config
-    cache_path = _ranges_cache(run)
-    fingerprint = {
+    return {
         "onnx_sha256": run.common.provenance.fp32_sha256,
         "data": source.fingerprint(),
         "count": config.calib_count,
         "seed": config.seed,
         "size": list(config.size or ()),
-        "method": config.calib_method,
+        "method": method,
     }
-    ranges = load_ranges(cache_path, fingerprint)
+
+
+def _save_ranges(run: ExportRun, source: ImageSource, method: str, ranges: Ranges) -> None:
+    save_ranges(run.files.stage(_ranges_cache(run)), _fingerprint(run, source, method), ranges)
+
+
+def _ranges(
+    run: ExportRun, source: ImageSource, fp32: onnx.ModelProto, methods: tuple[str, ...]
+) -> tuple[dict[str, Ranges], CropStats]:
+    """The activation ranges by each of ``methods`` (one method's may come from the
+    cache; calibrated ones are staged there), and what sampling the crops did (nothing,
+    for cached ranges)."""
+    config = run.config
+    cache_path = _ranges_cache(run)
+    ranges = load_ranges(cache_path, _fingerprint(run, source, methods[0]))
+    ranges = ranges if len(methods) == 1 else None  # "auto" compares fresh ranges
     missing = missing_ranges(fp32, ranges) if ranges is not None else []
     if missing:
         raise CalibrationError(
@@ -117,7 +204,7 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
         )
     stats = CropStats()
     if ranges is not None:
-        return ranges, stats
+        return {methods[0]: ranges}, stats
     logger.info(
         "calibrating on %d crops of %s (%d images)",
         config.calib_count,
@@ -132,8 +219,9 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
         feeds = (feed for feed, _ in carried_feeds(fp32_now, crops, run.common.state))
     else:  # no state to carry: the calibrator's own run is the only one per crop
         feeds = ({INPUT_NAME: crop} for crop in crops)
-    ranges = calibrate_ranges(fp32_now, feeds, config.calib_method)
-    save_ranges(run.files.stage(cache_path), fingerprint, ranges)
+    by_method = calibrate_ranges(fp32_now, feeds, methods)
+    if len(methods) == 1:
+        _save_ranges(run, source, methods[0], by_method[methods[0]])
     if stats.skipped:
         logger.warning(
             "%d unreadable images were skipped (first: %s)", len(stats.skipped), stats.skipped[0]
@@ -146,7 +234,7 @@ def _ranges(run: ExportRun, source: ImageSource, fp32: onnx.ModelProto) -> tuple
             config.size[1],
             stats.enlarged[0],
         )
-    return ranges, stats
+    return by_method, stats
 
 
 def _default_opset(proto: onnx.ModelProto) -> int:

@@ -35,12 +35,14 @@ AGREEMENT_WARNING = 0.97  # label agreement with FP32 below which a lower precis
 
 @dataclass
 class ExportedFile:
-    """One written graph: its path, precision, variant and measured agreement."""
+    """One written graph: its path, precision, variant and measured agreement (and, on
+    the first INT8 graph, the INT8 budget report)."""
 
     path: str
     precision: str
     agreement: dict[str, float] = field(default_factory=dict)
     variant: str = ""
+    report: dict[str, Any] | None = None  # what fitting --int8-budget measured
 
     def __post_init__(self) -> None:
         self.variant = self.variant or variant_of(self.path)

@@ -127,15 +127,15 @@ def test_a_target_the_opset_does_not_serve_is_refused_before_anything_is_written
 
 def test_a_graph_tensorrt_would_reject_is_not_written(tmp_path, synthetic_cityscapes, monkeypatch):
     """Were the TensorRT form ONNX Runtime's default (INT32 biases), nothing is left behind."""
-    from fanet.export import recipes
+    from fanet.export import int8_forms
     from fanet.export.int8 import quantize_qdq
 
-    def onnxruntime_form(model, ranges):
+    def onnxruntime_form(model, ranges, float_groups, check):
         path = str(tmp_path / "fp32.onnx")
         onnx.save(model, path)
-        return quantize_qdq(path, ranges)
+        return quantize_qdq(path, ranges, float_groups=float_groups)
 
-    monkeypatch.setattr(recipes, "quantize_for_tensorrt", onnxruntime_form)
+    monkeypatch.setattr(int8_forms, "quantize_for_tensorrt", onnxruntime_form)
     out = tmp_path / "out"
     out.mkdir()
     args = ["--random-weights", "--res", "64x128", "--int8", "--calib-count", "4"]

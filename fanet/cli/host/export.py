@@ -7,6 +7,7 @@ Ctrl-C or SIGTERM while they load (seconds) ends the command cleanly too.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-export --weights fanet18.pth --opset 13 --res 512x1024   # Jetson Nano, TRT 8.2",
             "fanet-export --weights fanet34.pkl --dynamic --output labels --full-res",
             "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
+            "fanet-export --weights fanet18.pth --int8 --calib-data D --int8-budget 0.5",
             "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
             "fanet-export --weights fanet18.pth --temporal 2 --fp16     # video: 2-frame attention",
             "fanet-export --weights fanet18.pth --fp16 --build-engines  # engines for this GPU too",
@@ -150,14 +152,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibration.add_argument(
         "--calib-method",
-        choices=CALIBRATION_METHODS,
+        choices=CALIBRATION_METHODS + ("auto",),
         default="minmax",
-        help="activation range estimator (default minmax)",
+        help="activation range estimator (default minmax); auto: each from one pass over the "
+        "crops, the one whose worst INT8 form scores the best mIoU on the --eval-data kept",
     )
     calibration.add_argument(
         "--calib-cache", metavar="PATH", help="range cache (default <name>_int8.calib.json)"
     )
     calibration.add_argument("--seed", type=int, default=0, help="crop sampling seed (0)")
+    budget = parser.add_argument_group("INT8 accuracy budget")
+    budget.add_argument(
+        "--int8-budget",
+        type=_budget,
+        metavar="POINTS",
+        help="the most mIoU points each INT8 form may lose against FP32: groups whose "
+        "quantization costs most stay float until each is within it; prints what each "
+        "group costs",
+    )
+    budget.add_argument(
+        "--eval-data",
+        metavar="PATH",
+        help="images INT8 is judged on: a Cityscapes root (its labels are the reference) or "
+        "images or a video (the FP32 graph's labels are); default: the calibration images "
+        "calibration did not use",
+    )
+    budget.add_argument("--eval-split", default="val", help="Cityscapes split (val)")
+    budget.add_argument(
+        "--eval-count", type=positive_int, default=16, help="images judged on (default 16)"
+    )
     files = parser.add_argument_group("output files")
     files.add_argument("-o", "--output-dir", default=".", help="folder (default .)")
     files.add_argument("--name", help="file stem (default <arch>_<HxW>)")
@@ -166,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _budget(text: str) -> float:
+    try:
+        points = float(text)
+    except ValueError:
+        points = math.nan
+    if not math.isfinite(points) or points < 0:
+        raise argparse.ArgumentTypeError(f"must be mIoU points >= 0 (0.5, 1), got {text!r}")
+    return points
 
 
 def _tensorrt_version(text: str) -> tuple[int, int]:
@@ -198,6 +231,10 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         calib_count=args.calib_count,
         calib_method=args.calib_method,
         calib_cache=args.calib_cache,
+        int8_budget=args.int8_budget,
+        eval_data=args.eval_data,
+        eval_split=args.eval_split,
+        eval_count=args.eval_count,
         seed=args.seed,
         output_dir=args.output_dir,
         name=args.name,
@@ -241,6 +278,7 @@ def _check_engines_buildable() -> None:
 
 def _main(args: argparse.Namespace) -> int:
     from fanet.core.sidecar import read_sidecar
+    from fanet.export.int8_budget import report_table
     from fanet.export.pipeline import run_export
     from fanet.serving.triton import check_repository, write_model
 
@@ -257,6 +295,8 @@ def _main(args: argparse.Namespace) -> int:
         print(strict_json.dumps([vars(f) for f in files], indent=2))
     else:
         _print_table(files)
+        for report in (f.report for f in files if f.report):
+            print("\n" + report_table(report))
     if args.build_engines:
         from fanet.runtime.trt.builder import build_for_exports
 
