@@ -13,7 +13,7 @@ for unknown IDs, ignored) and counted, never silently.
 
 import contextlib
 import logging
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -55,6 +55,15 @@ def label_table(kind: str = "label_ids") -> LabelTable:
         lookup[: len(names)] = np.arange(len(names), dtype=np.uint8)
         known[: len(names)] = known[IGNORE] = True
     return LabelTable(lookup, known, names, kind)
+
+
+def train_ids(raw: np.ndarray, table: LabelTable) -> Tuple[np.ndarray, int]:
+    """A label PNG's values as train IDs (``IGNORE`` where the table does not know them),
+    and how many pixels it did not know."""
+    raw = raw.astype(np.int64)
+    outside = (raw > 255) | ~table.known[np.clip(raw, 0, 255)]
+    truth = np.where(outside, IGNORE, table.lookup[np.clip(raw, 0, 255)])
+    return truth, int(outside.sum())
 
 
 class Scores(NamedTuple):
@@ -140,10 +149,8 @@ def evaluate(
         if raw.ndim != 2 or raw.shape != image.shape[:2]:
             skipped.setdefault("label of another size or not one channel", []).append(pair.label)
             continue
-        raw = raw.astype(np.int64)
-        outside = (raw > 255) | ~table.known[np.clip(raw, 0, 255)]
-        unknown += int(outside.sum())
-        truth = np.where(outside, IGNORE, table.lookup[np.clip(raw, 0, 255)])
+        truth, outside = train_ids(raw, table)
+        unknown += outside
         valid = truth != IGNORE
         scored += int(np.count_nonzero(valid))
         first = None

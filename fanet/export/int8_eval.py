@@ -25,8 +25,11 @@ from fanet.core.postprocess import upsampled_argmax
 from fanet.core.preprocess import preprocess
 from fanet.core.sidecar import INPUT_NAME
 from fanet.evaluation.datasets import DatasetError, cityscapes_pairs
-from fanet.evaluation.scoring import Scores, label_table
+from fanet.evaluation.scoring import Scores, label_table, train_ids
 from fanet.export.errors import ExportError
+from fanet.export.onnx_runs import image_feed, open_session
+
+CITYSCAPES_LABELS = label_table("label_ids")
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,7 @@ def _label(image: str, labels: dict[str, str], shape: tuple, size: tuple[int, in
             f"label {labels[image]} does not fit its image ({'x'.join(map(str, shape))}, one "
             "channel): fix the labels or pass other --eval-data"
         )
-    table = label_table("label_ids")
-    truth = np.where(table.known[np.clip(raw, 0, 255)], table.lookup[np.clip(raw, 0, 255)], IGNORE)
+    truth, _ = train_ids(raw, CITYSCAPES_LABELS)
     return cv2.resize(truth.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
@@ -130,14 +132,16 @@ class Scorer:
         self.output = output
         self.num_classes = num_classes
         self.truth = images.truth
-        self.runs = 0
+        self.fp32: Scores | None = None
 
     def use_as_reference(self, fp32: onnx.ModelProto) -> Scores:
-        """The FP32 graph's scores; where the images have no labels, its labels become
-        the reference (so its own mIoU is 100)."""
-        if self.truth is None:
-            self.truth = self._labels(fp32, fake_quant=False)
-        return self.score(fp32)
+        """The FP32 graph's scores, measured once; where the images have no labels, its
+        labels become the reference (so its own mIoU is 100)."""
+        if self.fp32 is None:
+            if self.truth is None:
+                self.truth = self._labels(fp32, fake_quant=False)
+            self.fp32 = self.score(fp32)
+        return self.fp32
 
     def score(self, model: onnx.ModelProto, fake_quant: bool = False) -> Scores:
         assert self.truth is not None, "use_as_reference first"
@@ -148,21 +152,10 @@ class Scorer:
         return Scores(confusion)
 
     def _labels(self, model: onnx.ModelProto, fake_quant: bool) -> list[np.ndarray]:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        if fake_quant:  # each Q/DQ pair computed as written, not fused into integer kernels
-            options.add_session_config_entry("session.disable_quant_qdq", "1")
-        session = onnxruntime.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        self.runs += 1
-        image_type = session.get_inputs()[0].type
+        session = open_session(model.SerializeToString(), fake_quant)
         labels = []
         for batch in self.images.batches:
-            feed = batch.astype(np.float16) if "float16" in image_type else batch
-            (output,) = session.run([self.output], {INPUT_NAME: feed})
+            (output,) = session.run([self.output], {INPUT_NAME: image_feed(session, batch)})
             labels.append(self._at_size(output[0], batch.shape[2:]))
         return labels
 

@@ -78,7 +78,8 @@ def export_int8(
         return Int8Forms(fp32, inferred, by_method[method], method, variants, config.opset)
 
     scorer = _scorer(run, source, stats) if len(methods) > 1 or config.int8_budget else None
-    method, tried = methods[0], {}  # type: tuple[str, dict[str, dict[str, float]]]
+    method = methods[0]
+    tried: dict[str, dict[str, float]] = {}
     if scorer is not None and len(methods) > 1:
         method, tried = _best_method(forms_for, methods, scorer)
         _save_ranges(run, source, method, by_method[method])
