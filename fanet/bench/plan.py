@@ -21,6 +21,7 @@ from fanet.core.engine_record import read_record
 from fanet.core.errors import ConfigError
 from fanet.core.host import import_host
 from fanet.core.identity import why_not_fanet
+from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.onnx_graph import read_model
 from fanet.core.sidecar import read_sidecar, sidecar_path
 from fanet.evaluation.datasets import Pairs, cityscapes_pairs
@@ -286,8 +287,8 @@ def run_benchmark(
                 measured = measure_rows(request, rows, size, budget, data)
             except KeyboardInterrupt:
                 measured = SizeResults.nothing(len(rows))
-            by_row = zip(rows, measured.stats, measured.accuracy, measured.models)
-            for row, stats, miou, model in by_row:
+            by_row = zip(rows, measured.stats, measured.accuracy, measured.models, measured.budgets)
+            for row, stats, miou, model, int8_budget in by_row:
                 results.append(
                     BenchResult(
                         row.backend,
@@ -301,6 +302,7 @@ def run_benchmark(
                         miou,
                         model,
                         row_note(row, device, request.device),
+                        int8_budget,
                     )
                 )
             if measured.interrupted:
@@ -338,11 +340,12 @@ class SizeResults(NamedTuple):
     stats: List[Any]
     accuracy: List[Optional[float]]
     models: List[str]  # the file each row measured
+    budgets: List[Optional[Int8Budget]]  # what an INT8 file's export decided, else None
     interrupted: bool
 
     @classmethod
     def nothing(cls, rows: int) -> "SizeResults":
-        return cls([{} for _ in range(rows)], [None] * rows, [""] * rows, True)
+        return cls([{} for _ in range(rows)], [None] * rows, [""] * rows, [None] * rows, True)
 
 
 def measure_rows(
@@ -359,10 +362,12 @@ def measure_rows(
         probes: List[Probe] = []
         predictors: List[Predictor] = []
         models: List[str] = []
+        budgets: List[Optional[Int8Budget]] = []
         for row in rows:
             label = "{} {}x{}".format(row.label, size[0], size[1])
             segmenter = opened.enter_context(open_row(request, row, size))
             models.append(segmenter.model)
+            budgets.append(Int8Budget.of(segmenter.sidecar, segmenter.model))
             logger.info("measuring %s: %s", label, segmenter.model)
             session = None
             if segmenter.sidecar.temporal > 1:
@@ -371,7 +376,7 @@ def measure_rows(
             predictors.append(one_frame_each(session) if session else segmenter)
         measured, interrupted = measure_together(probes, budget)
         if data is None or interrupted:
-            return SizeResults(measured, [None] * len(rows), models, interrupted)
+            return SizeResults(measured, [None] * len(rows), models, budgets, interrupted)
         report = evaluate(predictors, *data, limit=request.data_limit)
         mious = [scores.miou() for scores in report.scores]
         shown = ", ".join(
@@ -379,4 +384,4 @@ def measure_rows(
         )
         accuracy: List[Optional[float]] = list(mious)
         logger.info("mIoU on %d images of %s: %s", report.images, request.data, shown)
-        return SizeResults(measured, accuracy, models, interrupted)
+        return SizeResults(measured, accuracy, models, budgets, interrupted)

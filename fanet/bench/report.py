@@ -13,6 +13,7 @@ from fanet.bench.measure import Budget
 from fanet.core import strict_json
 from fanet.core.errors import require
 from fanet.core.files import atomic_write
+from fanet.core.int8_budget_record import Int8Budget
 
 SCHEMA_ID = "fanet-bench/1"
 METRIC_TEXT = {
@@ -37,6 +38,7 @@ class BenchResult(NamedTuple):
     miou: Optional[float] = None  # on the --data images (0-1), when asked
     model: str = ""  # the file measured (ONNX or engine; a checkpoint, or "FANet" for a module)
     note: str = ""  # what to know reading the row (INT8 on a CPU without VNNI or AMX)
+    int8_budget: Optional[Int8Budget] = None  # an INT8 file's budget and float groups
 
     @property
     def resolution(self) -> str:
@@ -63,6 +65,7 @@ class BenchResult(NamedTuple):
             "miou": None if self.miou is None or math.isnan(self.miou) else self.miou,
             "model": self.model,
             "note": self.note,
+            "int8_budget": self.int8_budget.to_json() if self.int8_budget else None,
         }
 
 
@@ -196,12 +199,15 @@ def _markdown_table(rows: List[List[str]]) -> str:
 
 
 def models_text(report: BenchReport) -> str:
-    """Which file each row measured, one line per row (the files of all its sizes)."""
+    """Which file each row measured, one line per row (the files of all its sizes), and
+    for an INT8 file what its export kept float to meet an accuracy budget."""
     lines = []
     for label in _unique(report.results, "label"):
-        models = _unique([r for r in report.results if r.label == label and r.model], "model")
-        if models:
-            lines.append("  {}: {}".format(label, ", ".join(models)))
+        measured = [r for r in report.results if r.label == label and r.model]
+        if measured:
+            lines.append("  {}: {}".format(label, ", ".join(_unique(measured, "model"))))
+        summaries = [r.int8_budget.summary() for r in measured if r.int8_budget]
+        lines += ["    " + summary for summary in sorted(set(summaries), key=summaries.index)]
     return "Models measured:\n" + "\n".join(lines) + "\n" if lines else ""
 
 
@@ -228,7 +234,7 @@ def as_csv(report: BenchReport) -> str:
     writer.writerow(
         ["backend", "precision", "variant", "resolution", "metric", "fps"]
         + list(CSV_STATISTICS)
-        + ["temporal", "miou", "model", "note"]
+        + ["temporal", "miou", "model", "note", "int8_budget", "float_groups"]
     )
     for result in report.results:
         stats = result.stats.get(report.metric, {})
@@ -243,8 +249,16 @@ def as_csv(report: BenchReport) -> str:
             ]
             + [stats.get(key) for key in CSV_STATISTICS]
             + [result.temporal, result.miou, result.model, result.note]
+            + _budget_cells(result.int8_budget)
         )
     return stream.getvalue()
+
+
+def _budget_cells(budget: Optional[Int8Budget]) -> List[Any]:
+    """The CSV's ``int8_budget`` (points) and ``float_groups`` (space-separated) cells."""
+    if budget is None:
+        return [None, None]
+    return [budget.points, " ".join(budget.float_groups)]
 
 
 def as_json(report: BenchReport) -> str:

@@ -64,6 +64,15 @@ class BudgetReport:
         convs = [g.node for g in self.groups if g.op_type == "Conv"]
         return 1 - len(set(convs) & set(self.float_groups)) / max(len(convs), 1)
 
+    def judged(self, form: str) -> dict:
+        """What ``form``'s sidecar records of the judging (``Int8Budget``'s fields)."""
+        return {
+            "fp32_miou": self.fp32_miou,
+            "miou": self.final_miou[form],
+            "images": self.images,
+            "reference": self.reference,
+        }
+
     def to_json(self) -> dict:
         return {
             "budget": self.budget,

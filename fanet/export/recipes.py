@@ -116,6 +116,8 @@ def export_int8(
         )
         if variant in quantizers:
             recipe["float_parts"] = "float16" if variant == "int8_fp16" else "float32"
+        if report is not None:
+            recipe["int8_judged"] = report.judged(variant)
         proto = forms.build(variant, floats)
         opset = _default_opset(proto) if variant == "int8_fp16" else None
         exported = run.write_variant(

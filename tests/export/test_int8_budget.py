@@ -2,6 +2,7 @@
 (4 dark, low-contrast images) is brought within 1 mIoU point by keeping few groups float;
 a normal calibration keeps every group INT8."""
 
+import json
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ import pytest
 
 from fanet.calibration.crops import CropStats
 from fanet.calibration.sources import open_source
+from fanet.cli.device.bench import main as bench_main
+from fanet.cli.device.eval import main as eval_main
 from fanet.core.sidecar import read_sidecar
 from fanet.export.int8_eval import Scorer, eval_set
 from fanet.export.int8_forms import fake_quant
@@ -78,16 +81,37 @@ def test_the_written_graphs_keep_the_float_groups_float_and_score_as_reported(
     scorer.use_as_reference(onnx.load(files["fp32"].path))
     for variant in ("int8", "int8_onnxruntime"):
         model = onnx.load(files[variant].path)
-        producers = {out: node for node in model.graph.node for out in node.output}
-        for node in model.graph.node:
-            if node.name in floats:
-                fed_by = {producers[name].op_type for name in node.input if name in producers}
-                assert "DequantizeLinear" not in fed_by, (variant, node.name)
+        assert not _dequantized(model) & floats, variant
         miou = 100 * scorer.score(model, fake_quant(variant)).miou()
         assert miou == pytest.approx(report["final_miou"][variant], abs=1e-6)
         recipe = read_sidecar(files[variant].path).provenance.recipe
         assert recipe["float_groups"] == [group["node"] for group in report["float_groups"]]
         assert recipe["int8_budget"] == 1.0
+
+
+def test_fanet_eval_and_fanet_trt_bench_show_the_float_set_beside_their_figures(
+    fitted, synthetic_cityscapes, capsys
+):
+    _, files, report = fitted
+    floats = [group["node"] for group in report["float_groups"]]
+    fp32, int8 = files["fp32"].path, files["int8_onnxruntime"].path
+    judge = ["--cityscapes", str(synthetic_cityscapes), "--backend", "onnxruntime"]
+    assert eval_main(["--model", fp32, "--model", int8, *judge, "--json"]) == 0
+    unbudgeted, budgeted = json.loads(capsys.readouterr().out)["models"]
+    assert unbudgeted["int8_budget"] is None
+    recorded = budgeted["int8_budget"]
+    assert recorded["points"] == 1.0 and recorded["float_groups"] == floats
+    assert recorded["miou"] == report["final_miou"]["int8_onnxruntime"]
+    assert recorded["fp32_miou"] == report["fp32_miou"] and recorded["images"] == 8
+    assert 100 * budgeted["miou"] == pytest.approx(recorded["miou"], abs=0.5)  # same images
+    assert eval_main(["--model", fp32, "--model", int8, *judge]) == 0
+    table = capsys.readouterr().out
+    assert ", ".join(floats) in table and "points below fanet18_128x256" in table
+    bench = ["--onnx", fp32, "--res", "128x256", "--backend", "onnxruntime", "--precision", "int8"]
+    assert bench_main([*bench, "--warmup", "0", "--iterations", "2", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert row["model"].endswith("_int8_onnxruntime.onnx")
+    assert row["int8_budget"] == recorded
 
 
 def test_a_normal_calibration_keeps_every_group_int8_with_the_best_method(
@@ -166,3 +190,13 @@ def test_eval_data_that_cannot_judge_is_one_line_and_no_files(
     assert code == 1 and len(errors) == 1 and message in errors[0], stderr
     assert "Traceback" not in stderr
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def _dequantized(model: onnx.ModelProto) -> set[str]:
+    """The nodes of ``model`` that a DequantizeLinear feeds."""
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
+    return {
+        node.name
+        for node in model.graph.node
+        if any(producers.get(name) == "DequantizeLinear" for name in node.input)
+    }

@@ -4,7 +4,8 @@ alone).
 
 Each model runs through the runtime at its own input size, labels at the image's size;
 the table lists per-class IoU in the paper's Table IV order, one column per model, then
-mIoU, pixel accuracy and each model's pixel agreement with the first.
+mIoU, pixel accuracy and each model's pixel agreement with the first; under it, what each
+INT8 graph's export kept float to meet its accuracy budget, and what it measured then.
 """
 
 import argparse
@@ -16,6 +17,7 @@ from typing import Any, List, Optional
 from fanet.cli.common import DEVICE_HELP, new_parser, positive_int, run_command
 from fanet.core import strict_json
 from fanet.core.errors import ConfigError
+from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.progress import with_progress
 
 PROG = "fanet-eval"
@@ -75,6 +77,7 @@ def _main(args: argparse.Namespace) -> int:
     names = column_names(args.model)
     with contextlib.ExitStack() as stack:
         predictors = []
+        budgets = []
         for path in args.model:
             segmenter = stack.enter_context(Segmenter.from_file(path, args.backend, args.device))
             if segmenter.sidecar.num_classes != 19:
@@ -84,12 +87,31 @@ def _main(args: argparse.Namespace) -> int:
                     )
                 )
             predictors.append(predictor(segmenter, stack))
+            budgets.append(Int8Budget.of(segmenter.sidecar, path))
         report = evaluate(predictors, pairs, table, limit=args.limit, progress=_progress)
     if args.json:
-        print(strict_json.dumps(as_json(report, names), indent=2, sort_keys=True))
+        result = as_json(report, names)
+        for entry, budget in zip(result["models"], budgets):
+            entry["int8_budget"] = budget.to_json() if budget else None
+        print(strict_json.dumps(result, indent=2, sort_keys=True))
     else:
-        print(as_table(report, names), end="")
+        print(as_table(report, names) + budgets_text(names, budgets, report), end="")
     return 0
+
+
+def budgets_text(names: List[str], budgets: List[Optional[Int8Budget]], report: Any) -> str:
+    """A line per INT8 model: its export's budget and float groups, the mIoU it measured
+    then, and how far below the first model it scores here."""
+    lines = []
+    for index, (name, budget) in enumerate(zip(names, budgets)):
+        if budget is None:
+            continue
+        line = "{}: {}".format(name, budget.summary())
+        if index:
+            drop = 100 * (report.scores[0].miou() - report.scores[index].miou())
+            line += "; here {:.2f} points below {}".format(drop, names[0])
+        lines.append(line)
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def column_names(paths: List[str]) -> List[str]:
