@@ -40,6 +40,7 @@ class ExportConfig:
     calib_method: str = "minmax"
     calib_cache: str | None = None
     int8_budget: float | None = None  # mIoU points INT8 may lose against FP32
+    int8_float: tuple[str, ...] = ()  # groups (ONNX node names) kept float, given by hand
     eval_data: str | None = None  # None: calibration images calibration did not use
     eval_split: str = "val"
     eval_count: int = 16
@@ -89,9 +90,15 @@ def _check_judging(config: ExportConfig) -> None:
         raise ConfigError("--calib-method auto needs --int8")
     if config.eval_count < 1:
         raise ConfigError(f"--eval-count must be at least 1, got {config.eval_count}")
+    if config.int8_float and not config.int8:
+        raise ConfigError("--int8-float needs --int8")
     budget = config.int8_budget
     if budget is None:
         return
+    if config.int8_float:
+        raise ConfigError(
+            "--int8-float and --int8-budget both choose the float groups: pass one of them"
+        )
     if not math.isfinite(budget) or budget < 0:
         raise ConfigError(f"--int8-budget must be a number of mIoU points >= 0, got {budget}")
     if not config.int8:

@@ -61,15 +61,20 @@ class Int8Forms:
 
     def groups(self) -> list[Group]:
         """Every group of every form, in graph order."""
-        for_tensorrt = quantized_inputs(self.fp32.graph)
-        groups = []
-        for node in self.fp32.graph.node:
-            forms = [v for v in self.variants if v in TENSORRT_FORMS and node.name in for_tensorrt]
-            if node.op_type == "Conv" and CPU_FORM in self.variants:
-                forms.append(CPU_FORM)
-            if forms:
-                groups.append(Group(node.name, node.op_type, tuple(forms)))
-        return groups
+        return quantization_groups(self.fp32, self.variants)
+
+
+def quantization_groups(fp32: onnx.ModelProto, variants: tuple[str, ...]) -> list[Group]:
+    """The groups of ``fp32`` that the INT8 ``variants`` quantize, in graph order."""
+    for_tensorrt = quantized_inputs(fp32.graph)
+    groups = []
+    for node in fp32.graph.node:
+        forms = [v for v in variants if v in TENSORRT_FORMS and node.name in for_tensorrt]
+        if node.op_type == "Conv" and CPU_FORM in variants:
+            forms.append(CPU_FORM)
+        if forms:
+            groups.append(Group(node.name, node.op_type, tuple(forms)))
+    return groups
 
 
 def fake_quant(variant: str) -> bool:

@@ -23,13 +23,14 @@ from fanet.calibration.crops import CropStats, sample_crops
 from fanet.calibration.errors import CalibrationError
 from fanet.calibration.sources import ImageSource
 from fanet.core.attention_islands import attention_islands
+from fanet.core.errors import ConfigError
 from fanet.core.progress import with_progress
 from fanet.core.sidecar import INPUT_NAME
 from fanet.export.fp16 import attention_nodes, constant_names, convert_to_fp16
 from fanet.export.int8 import CALIBRATION_METHODS, calibrate_ranges, shape_inferred
 from fanet.export.int8_budget import BudgetFitter
 from fanet.export.int8_eval import Scorer, eval_set
-from fanet.export.int8_forms import Int8Forms, fake_quant
+from fanet.export.int8_forms import Int8Forms, fake_quant, quantization_groups
 from fanet.export.onnx_runs import carried_feeds
 from fanet.export.qdq_tensorrt import missing_ranges
 from fanet.export.run import ExportedFile, ExportRun, Variant
@@ -72,6 +73,7 @@ def export_int8(
     by_method, stats = _ranges(run, source, fp32, methods)
     typed = any(version >= WEAK_TYPING_DEPRECATED for version in run.targets)
     variants = ("int8",) + (("int8_fp16",) if typed else ()) + ("int8_onnxruntime",)
+    _check_given_floats(fp32, variants, config.int8_float)
     inferred = shape_inferred(fp32_now)
 
     def forms_for(method: str) -> Int8Forms:
@@ -102,7 +104,7 @@ def export_int8(
         "cache": os.path.abspath(_ranges_cache(run)),
         "verified_on": f"{len(verify_batches)} crops drawn with seed {config.seed + 1}",
     }
-    floats = report.float_groups if report is not None else []
+    floats = report.float_groups if report is not None else list(config.int8_float)
     budget = {"int8_budget": config.int8_budget, "float_groups": floats}
     islands = _islands(fp32)
     quantizers = {"int8": TENSORRT_QUANTIZER, "int8_fp16": TENSORRT_QUANTIZER}
@@ -127,6 +129,19 @@ def export_int8(
     if report is not None:
         written[0].report = report.to_json()
     return written
+
+
+def _check_given_floats(
+    fp32: onnx.ModelProto, variants: tuple[str, ...], given: tuple[str, ...]
+) -> None:
+    """``ConfigError`` naming each of ``given`` (``--int8-float``) that no form quantizes."""
+    groups = {group.node for group in quantization_groups(fp32, variants)}
+    unknown = [node for node in given if node not in groups]
+    if unknown:
+        raise ConfigError(
+            f"--int8-float {', '.join(unknown)}: no INT8 form quantizes a node of that name; "
+            "the groups are the node names of an --int8-budget report"
+        )
 
 
 def _scorer(run: ExportRun, source: ImageSource, stats: CropStats) -> Scorer:

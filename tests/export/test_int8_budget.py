@@ -15,6 +15,7 @@ from fanet.calibration.crops import CropStats
 from fanet.calibration.sources import open_source
 from fanet.cli.device.bench import main as bench_main
 from fanet.cli.device.eval import main as eval_main
+from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.sidecar import read_sidecar
 from fanet.export.int8_eval import Scorer, eval_set
 from fanet.export.int8_forms import fake_quant
@@ -200,3 +201,41 @@ def _dequantized(model: onnx.ModelProto) -> set[str]:
         for node in model.graph.node
         if any(producers.get(name) == "DequantizeLinear" for name in node.input)
     }
+
+
+def test_float_groups_given_by_hand_stay_float_in_every_form(synthetic_cityscapes, tmp_path):
+    head = "/net/clslayer/conv_out/Conv"
+    config = ExportConfig(
+        random_weights=True,
+        size=(64, 128),
+        int8=True,
+        calib_data=str(synthetic_cityscapes),
+        calib_count=2,
+        int8_float=(head,),
+        output_dir=str(tmp_path),
+    )
+    files = {f.variant: f for f in run_export(config)}
+    for variant in ("int8", "int8_fp16", "int8_onnxruntime"):
+        model = onnx.load(files[variant].path)
+        assert head not in _dequantized(model) and len(_dequantized(model)) > 20, variant
+        recorded = Int8Budget.of(read_sidecar(files[variant].path))
+        assert recorded == Int8Budget(None, (head,)), variant
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--int8-float", "/net/nothing/Conv"], 1, "no INT8 form quantizes a node of that name"),
+        (["--int8-float", "/net/clslayer/conv_out/Conv", "--int8-budget", "1"], 1, "pass one"),
+    ],
+    ids=["an unknown node", "with a budget"],
+)
+def test_float_groups_that_cannot_be_given_are_one_line_and_no_files(
+    args, code, message, synthetic_cityscapes, tmp_path
+):
+    out = tmp_path / "out"
+    common = ["--res", "64x128", "--int8", "--calib-data", str(synthetic_cityscapes)]
+    exit_code, stderr = _export(*common, "--calib-count", "2", *args, "-o", str(out))
+    errors = [line for line in stderr.splitlines() if line.startswith("fanet-export:")]
+    assert exit_code == code and len(errors) == 1 and message in errors[0], stderr
+    assert not out.exists() or list(out.iterdir()) == []

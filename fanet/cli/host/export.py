@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
             "fanet-export --weights fanet34.pkl --dynamic --output labels --full-res",
             "fanet-export --weights fanet18.pth --int8 --calib-data D --target-trt 10.3  # Orin",
             "fanet-export --weights fanet18.pth --int8 --calib-data D --int8-budget 0.5",
+            "fanet-export --weights fanet18.pth --int8 --calib-data D --res 1024x2048 "
+            "--int8-float /net/clslayer/conv_out/Conv   # a float set found at 512x1024",
             "fanet-export --random-weights --res 1024x2048 --fp16         # speed tests only",
             "fanet-export --weights fanet18.pth --temporal 2 --fp16     # video: 2-frame attention",
             "fanet-export --weights fanet18.pth --fp16 --build-engines  # engines for this GPU too",
@@ -171,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         "group costs",
     )
     budget.add_argument(
+        "--int8-float",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="keep this quantization group (an ONNX node name from an --int8-budget report or "
+        "sidecar's float_groups) float in every INT8 form, without judging; repeatable",
+    )
+    budget.add_argument(
         "--eval-data",
         metavar="PATH",
         help="images INT8 is judged on: a Cityscapes root (its labels are the reference) or "
@@ -232,6 +242,7 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         calib_method=args.calib_method,
         calib_cache=args.calib_cache,
         int8_budget=args.int8_budget,
+        int8_float=tuple(dict.fromkeys(args.int8_float)),
         eval_data=args.eval_data,
         eval_split=args.eval_split,
         eval_count=args.eval_count,
