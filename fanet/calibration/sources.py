@@ -55,8 +55,16 @@ class ImageSource:
         return read_image(self.paths[index], cv2.IMREAD_COLOR)
 
 
-def open_source(path: str, split: str = "train") -> ImageSource:
-    """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource."""
+def open_source(path: str, split: str = "train", option: str = "--calib-data") -> ImageSource:
+    """Resolve ``path`` (Cityscapes root, image folder, or video file) to an ImageSource;
+    ``CalibrationError`` names ``option``, the flag that gave ``path``, if it holds none."""
+    try:
+        return _source(path, split)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{option}: {exc}") from None
+
+
+def _source(path: str, split: str) -> ImageSource:
     if os.path.isfile(path):
         if not path.lower().endswith(VIDEO_SUFFIXES):
             raise CalibrationError(
@@ -70,7 +78,7 @@ def open_source(path: str, split: str = "train") -> ImageSource:
             raise CalibrationError(f"cannot read any frame from video {path}")
         return ImageSource("video", (path,), frames)
     if not os.path.isdir(path):
-        raise CalibrationError(f"calibration data not found: {path}")
+        raise CalibrationError(f"not found: {path}")
     try:
         cityscapes = cityscapes_images(path, split)
     except DatasetError as exc:

@@ -58,7 +58,7 @@ def eval_set(
     image folder or a video: not), or else of the calibration images calibration did not
     use (``used``), labelled where they are a Cityscapes split."""
     if eval_data is not None:
-        source = eval_source(eval_data, eval_split)
+        source = open_source(eval_data, eval_split, "--eval-data")
         indices = list(range(len(source)))
         origin = eval_data + (f" ({eval_split})" if source.kind == "cityscapes" else "")
     else:
@@ -85,16 +85,6 @@ def eval_set(
     if not batches:
         raise ExportError(f"no readable image to judge INT8 on in {origin}")
     return EvalSet(batches, truth if labels is not None else None, origin)
-
-
-def eval_source(path: str, split: str) -> ImageSource:
-    """The images at ``path`` (``split`` of a Cityscapes root); ``ExportError`` if none."""
-    from fanet.calibration.errors import CalibrationError
-
-    try:
-        return open_source(path, split)
-    except CalibrationError as exc:
-        raise ExportError("--eval-data: " + str(exc).replace("calibration data", "data")) from None
 
 
 def _labels_of(source: ImageSource) -> dict[str, str]:

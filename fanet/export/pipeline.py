@@ -24,7 +24,6 @@ from fanet.core.files import check_replaceable, check_writable_folder, sha256_fi
 from fanet.core.set_writer import SetWriter
 from fanet.core.sidecar import IMAGENET_MEAN, IMAGENET_STD, Provenance, Sidecar, sidecar_path
 from fanet.export.config import ExportConfig, validate
-from fanet.export.int8_eval import eval_source
 from fanet.export.onnx_export import DYNAMIC_EXAMPLE_SIZE
 from fanet.export.recipes import export_fp16, export_int8
 from fanet.export.run import ExportedFile, ExportRun
@@ -51,7 +50,7 @@ def run_export(config: ExportConfig) -> list[ExportedFile]:
     if config.int8 and config.calib_data is not None:
         source = open_source(config.calib_data, config.calib_split)
     if config.int8 and config.eval_data is not None:
-        eval_source(config.eval_data, config.eval_split)  # before minutes of work
+        open_source(config.eval_data, config.eval_split, "--eval-data")  # before the work
     model = _load_model(config)
     artefacts = ArtefactSet(os.path.join(config.output_dir, _stem(config, model)))
     if config.random_weights:
