@@ -30,12 +30,13 @@ WORST_CLASSES = 5  # classes the report shows the IoU change of
 @dataclass
 class GroupCost:
     """What one group costs in one form: mIoU points lost when it alone is quantized,
-    and gained when it alone is left in float."""
+    and gained when it is left in float, besides the groups already float when the form
+    was measured (none, for the form measured first)."""
 
     group: Group
     form: str
     quantized_alone: float
-    float_alone: float
+    float_gain: float
 
 
 @dataclass
@@ -92,7 +93,7 @@ class BudgetReport:
                     "op_type": cost.group.op_type,
                     "form": cost.form,
                     "quantized_alone": cost.quantized_alone,
-                    "float_alone": cost.float_alone,
+                    "float_gain": cost.float_gain,
                 }
                 for cost in self.costs
             ],
@@ -142,11 +143,12 @@ class BudgetFitter:
             if not candidates:
                 report.unmet = sorted(misses)
                 break
-            if worst not in measured:
+            fresh = worst not in measured  # gains measured with the float set as it is
+            if fresh:
                 measured.add(worst)
-                report.costs += self._costs(worst, scores[worst])
-                gains = {c.group.node: c.float_alone for c in report.costs if c.form == worst}
-            chosen, gain = self._best(worst, floats, candidates, scores[worst], gains)
+                report.costs += self._costs(worst, scores[worst], floats)
+                gains = {c.group.node: c.float_gain for c in report.costs if c.form == worst}
+            chosen, gain = self._best(worst, floats, candidates, scores[worst], gains, fresh)
             floats = floats | {chosen}
             report.float_groups.append(chosen)
             report.gains[chosen] = gain
@@ -156,20 +158,21 @@ class BudgetFitter:
         report.class_change = {form: self._class_change(s) for form, s in scores.items()}
         return report
 
-    def _costs(self, form: str, all_int8: Scores) -> list[GroupCost]:
-        """Each of ``form``'s groups quantized alone and left alone in float."""
+    def _costs(self, form: str, current: Scores, floats: frozenset[str]) -> list[GroupCost]:
+        """Each of ``form``'s groups quantized alone, and left float besides ``floats``
+        (``current``: the form with ``floats`` float; a group already float gains 0)."""
         groups = [g for g in self.groups if form in g.forms]
         every = frozenset(g.node for g in groups)
         costs = []
         for group in with_progress(groups, len(groups), "group", f"sensitivity ({form})", logger):
             alone = self.score(form, every - {group.node})
-            kept = self.score(form, frozenset({group.node}))
+            kept = current if group.node in floats else self.score(form, floats | {group.node})
             costs.append(
                 GroupCost(
                     group,
                     form,
                     _points(self.fp32) - _points(alone),
-                    _points(kept) - _points(all_int8),
+                    _points(kept) - _points(current),
                 )
             )
         return costs
@@ -181,13 +184,14 @@ class BudgetFitter:
         candidates: list[str],
         current: Scores,
         gains: dict[str, float],
+        fresh: bool,
     ) -> tuple[str, float]:
-        """The candidate whose float gains most now. With nothing float yet, the
+        """The candidate whose float gains most now. Where the ``gains`` are ``fresh``, the
         sensitivity pass measured exactly that; else candidates are re-measured with
         ``floats`` float, ``RECHECKED`` at a time in order of their last gain, until one
         gains."""
         ranked = sorted(candidates, key=lambda node: (-gains.get(node, 0.0), node))
-        if not floats:
+        if fresh:
             return ranked[0], gains[ranked[0]]
         checked: list[str] = []
         for start in range(0, len(ranked), RECHECKED):
@@ -218,7 +222,7 @@ def _class_names(scores: Scores) -> list[str]:
 def report_table(report: dict) -> str:
     """``BudgetReport.to_json()`` as the text ``fanet-export`` prints."""
     lines = [
-        f"INT8 budget {report['budget']:g} mIoU points, judged on {report['images']} images of "
+        f"INT8 budget {report['budget']:g} (mIoU points), judged on {report['images']} images of "
         f"{report['origin']} against {report['reference']}: FP32 {report['fp32_miou']:.2f} mIoU",
         f"  {'form':<18}{'all INT8':>9}{'final':>9}{'drop':>8}",
     ]
@@ -239,18 +243,16 @@ def report_table(report: dict) -> str:
         )
     if report["groups"]:
         width = max(len(row["node"]) for row in report["groups"]) + 2
-        lines.append(
-            f"  {'group (ONNX node)':<{width}}{'form':<18}{'INT8 alone':>11}{'float alone':>12}"
-        )
+        lines.append(f"  {'group (ONNX node)':<{width}}{'form':<18}{'INT8 alone':>11}{'float':>8}")
         costs = sorted(report["groups"], key=lambda row: -row["quantized_alone"])
         lines += [
             f"  {row['node']:<{width}}{row['form']:<18}{-row['quantized_alone']:+11.2f}"
-            f"{row['float_alone']:+12.2f}"
+            f"{row['float_gain']:+8.2f}"
             for row in costs
         ]
         lines.append(
-            "  (mIoU change against FP32 with the group alone INT8; against all INT8 "
-            "with it alone float)"
+            "  (INT8 alone: mIoU change against FP32 with only the group INT8; float: against "
+            "the form as measured, with the group float too)"
         )
     for form, change in report["class_change"].items():
         shown = ", ".join(f"{name} {value:+.1f}" for name, value in change.items())

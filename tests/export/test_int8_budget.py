@@ -17,8 +17,10 @@ from fanet.cli.device.bench import main as bench_main
 from fanet.cli.device.eval import main as eval_main
 from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.sidecar import read_sidecar
-from fanet.export.int8_eval import Scorer, eval_set
-from fanet.export.int8_forms import fake_quant
+from fanet.evaluation.scoring import Scores
+from fanet.export.int8_budget import BudgetFitter
+from fanet.export.int8_eval import EvalSet, Scorer, eval_set
+from fanet.export.int8_forms import Group, fake_quant
 from fanet.export.pipeline import ExportConfig, run_export
 
 SIZE = (128, 256)
@@ -66,8 +68,8 @@ def test_the_dark_calibration_is_fragile_and_the_budget_brings_every_form_within
     costs = {(row["node"], row["form"]): row for row in report["groups"]}
     first = floats[0]["node"]  # the largest measured gain of the worst form goes first
     worst = min(report["plain_miou"], key=report["plain_miou"].get)
-    assert costs[(first, worst)]["float_alone"] == max(
-        row["float_alone"] for row in report["groups"] if row["form"] == worst
+    assert costs[(first, worst)]["float_gain"] == max(
+        row["float_gain"] for row in report["groups"] if row["form"] == worst
     )
 
 
@@ -239,3 +241,52 @@ def test_float_groups_that_cannot_be_given_are_one_line_and_no_files(
     errors = [line for line in stderr.splitlines() if line.startswith("fanet-export:")]
     assert exit_code == code and len(errors) == 1 and message in errors[0], stderr
     assert not out.exists() or list(out.iterdir()) == []
+
+
+class _Landscape:
+    """Stands in for the INT8 forms and the scorer: each form's mIoU (points) is a given
+    function of its float set, so the fitting's steps can be followed exactly."""
+
+    variants = ("int8", "int8_onnxruntime")
+    fp32 = "fp32"
+
+    def __init__(self, miou):
+        self.miou = miou
+        self.images = EvalSet([np.zeros(1)] * 4, None, "scripted")
+
+    def groups(self):
+        return [Group(node, "Conv", self.variants) for node in ("a", "b", "c")]
+
+    def build(self, form, floats, check):
+        return form, frozenset(floats)
+
+    def use_as_reference(self, fp32):
+        return _scores(80.0)
+
+    def score(self, model, fake_quant):
+        return _scores(self.miou(*model))
+
+
+def _scores(points):
+    """Two-class scores whose mIoU is ``points``."""
+    right, wrong = points / 100, (1 - points / 100) / 2
+    return Scores(np.array([[right, wrong], [wrong, right]]))
+
+
+def test_a_form_measured_after_groups_went_float_gains_against_them():
+    """``int8`` misses most and needs ``a``; ``int8_onnxruntime`` then needs ``b``, which
+    gains only with ``a`` float: its gain is measured with ``a`` float, and ``a`` gains 0."""
+
+    def miou(form, floats):
+        if form == "int8":
+            return 79.5 if "a" in floats else 30.0
+        return 60.0 + 19.5 * ("b" in floats) if "a" in floats else 40.0
+
+    landscape = _Landscape(miou)
+    report = BudgetFitter(landscape, landscape, 1.0).fit()
+    assert report.float_groups == ["a", "b"] and report.gains == {"a": 49.5, "b": 19.5}
+    assert report.final_miou == {"int8": 79.5, "int8_onnxruntime": 79.5}
+    cost = {(c.form, c.group.node): (c.quantized_alone, c.float_gain) for c in report.costs}
+    assert cost[("int8_onnxruntime", "a")] == pytest.approx((40.0, 0.0))
+    assert cost[("int8_onnxruntime", "b")] == pytest.approx((20.0, 19.5))
+    assert cost[("int8_onnxruntime", "c")] == pytest.approx((0.5, 0.0))
