@@ -2,7 +2,8 @@
 OpenVINO itself needs a newer Python: the ``openvino`` extra).
 
 One graph serves TensorRT and the CPU: INT8 runs the TensorRT Q/DQ graph as exported
-(``_int8.onnx``), which OpenVINO turns into integer kernels itself. FP32 runs the FP32
+(``_int8.onnx``), which OpenVINO turns into integer kernels itself, after one rewrite that
+keeps them exact (``openvino_lowering``). FP32 runs the FP32
 graph in FP32 (OpenVINO would otherwise pick BF16 on processors that have it); FP16 runs
 it with FP16 inference precision on the devices that have FP16 (Intel GPUs, NPUs), and
 is refused, saying so, on the others. Compiled models are cached on disk (OpenVINO's
@@ -21,6 +22,7 @@ from fanet.core.engine_record import default_cache_dir
 from fanet.core.errors import require
 from fanet.core.sidecar import read_sidecar
 from fanet.runtime.backend import Backend, BackendError, TensorSpec
+from fanet.runtime.openvino_lowering import split_concatenated_convolutions
 from fanet.runtime.options import OpenVinoOptions
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,8 @@ class OpenVinoBackend(Backend):
         if options.threads and device in ("CPU", "AUTO"):
             config["INFERENCE_NUM_THREADS"] = options.threads
         try:
-            # a path, not a read model: on a cache hit OpenVINO then skips reading the ONNX
-            self._compiled = core.compile_model(path, device, config)
+            source = _compiled_form(core, path, precision)
+            self._compiled = core.compile_model(source, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise BackendError(
                 "OpenVINO {} cannot compile {} for {}: {}".format(
@@ -100,6 +102,18 @@ class OpenVinoBackend(Backend):
     def _release(self) -> None:
         self._request = None
         self._compiled = None
+
+
+def _compiled_form(core: Any, path: str, precision: str) -> Any:
+    """What to compile: for INT8 the read graph, rewritten so that OpenVINO computes it as
+    written; else the path, so that a model-cache hit skips reading the ONNX."""
+    if precision != "int8":
+        return path
+    from openvino import opset13
+
+    model = core.read_model(path)
+    split_concatenated_convolutions(model, opset13)
+    return model
 
 
 def _spec(port: Any) -> TensorSpec:
