@@ -222,7 +222,7 @@ def _class_names(scores: Scores) -> list[str]:
 def report_table(report: dict) -> str:
     """``BudgetReport.to_json()`` as the text ``fanet-export`` prints."""
     lines = [
-        f"INT8 budget {report['budget']:g} (mIoU points), judged on {report['images']} images of "
+        f"INT8 budget {report['budget']:g} (mIoU points), judged on {report['images']} images from "
         f"{report['origin']} against {report['reference']}: FP32 {report['fp32_miou']:.2f} mIoU",
         f"  {'form':<18}{'all INT8':>9}{'final':>9}{'drop':>8}",
     ]

@@ -64,7 +64,7 @@ def eval_set(
     else:
         source = calibration
         indices = [index for index in range(len(source)) if index not in used.indices]
-        origin = "calibration images not used for calibration"
+        origin = "the calibration data that calibration did not use"
         if not indices:
             raise ExportError(
                 f"calibration used all {len(source)} of its images, so none is left to judge "

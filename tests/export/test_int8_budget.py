@@ -140,7 +140,7 @@ def test_a_normal_calibration_keeps_every_group_int8_with_the_best_method(
     assert worst[calibration["method"]] == max(worst.values())
     report = files["int8"].report
     assert report["plain_miou"] == tried[calibration["method"]]
-    assert report["origin"] == "calibration images not used for calibration"
+    assert report["origin"] == "the calibration data that calibration did not use"
     assert report["reference"] == "labels" and report["images"] == 16
     assert report["float_groups"] == [] and report["int8_conv_fraction"] == 1.0
     drops = [report["fp32_miou"] - miou for miou in report["final_miou"].values()]
