@@ -37,6 +37,7 @@ class GroupCost:
     form: str
     quantized_alone: float
     float_gain: float
+    class_change: dict[str, float]  # quantized alone: the classes that lose most IoU
 
 
 @dataclass
@@ -94,6 +95,7 @@ class BudgetReport:
                     "form": cost.form,
                     "quantized_alone": cost.quantized_alone,
                     "float_gain": cost.float_gain,
+                    "class_change": cost.class_change,
                 }
                 for cost in self.costs
             ],
@@ -173,6 +175,7 @@ class BudgetFitter:
                     form,
                     _points(self.fp32) - _points(alone),
                     _points(kept) - _points(current),
+                    self._class_change(alone),
                 )
             )
         return costs
@@ -236,7 +239,7 @@ def report_table(report: dict) -> str:
         f"groups kept float: {len(floats)} ({100 * report['int8_conv_fraction']:.0f} % of the "
         "Convs stay INT8)"
     )
-    lines += [f"  {f['node']}: gained {f['gain']:+.2f} mIoU" for f in floats]
+    lines += [_float_line(group, report["groups"]) for group in floats]
     if report["unmet"]:
         lines.append(
             f"NOT within budget: {', '.join(report['unmet'])}: no group left in float saves it"
@@ -255,6 +258,19 @@ def report_table(report: dict) -> str:
             "the form as measured, with the group float too)"
         )
     for form, change in report["class_change"].items():
-        shown = ", ".join(f"{name} {value:+.1f}" for name, value in change.items())
-        lines.append(f"IoU change, classes losing most ({form}): {shown}")
+        lines.append(f"IoU change, classes losing most ({form}): {_classes(change)}")
     return "\n".join(lines)
+
+
+def _float_line(group: dict, rows: list[dict]) -> str:
+    """A float group, its gain, and the classes it costs most when INT8 alone."""
+    line = f"  {group['node']}: gained {group['gain']:+.2f} mIoU"
+    costs = [row for row in rows if row["node"] == group["node"]]
+    if costs:
+        worst = max(costs, key=lambda row: row["quantized_alone"])
+        line += f"; INT8 alone ({worst['form']}): {_classes(worst['class_change'])}"
+    return line
+
+
+def _classes(change: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:+.1f}" for name, value in change.items())

@@ -71,6 +71,9 @@ def test_the_dark_calibration_is_fragile_and_the_budget_brings_every_form_within
     assert costs[(first, worst)]["float_gain"] == max(
         row["float_gain"] for row in report["groups"] if row["form"] == worst
     )
+    classes = costs[(first, worst)]["class_change"]  # the classes it costs most, INT8 alone
+    assert len(classes) == 5 and min(classes.values()) < -1
+    assert list(classes.values()) == sorted(classes.values())
 
 
 def test_the_written_graphs_keep_the_float_groups_float_and_score_as_reported(
