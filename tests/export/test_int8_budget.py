@@ -18,7 +18,7 @@ from fanet.cli.device.eval import main as eval_main
 from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.sidecar import read_sidecar
 from fanet.evaluation.scoring import Scores
-from fanet.export.int8_budget import BudgetFitter
+from fanet.export.int8_budget import BudgetFitter, report_table
 from fanet.export.int8_eval import EvalSet, Scorer, eval_set
 from fanet.export.int8_forms import Group, fake_quant
 from fanet.export.pipeline import ExportConfig, run_export
@@ -293,3 +293,17 @@ def test_a_form_measured_after_groups_went_float_gains_against_them():
     assert cost[("int8_onnxruntime", "a")] == pytest.approx((40.0, 0.0))
     assert cost[("int8_onnxruntime", "b")] == pytest.approx((20.0, 19.5))
     assert cost[("int8_onnxruntime", "c")] == pytest.approx((0.5, 0.0))
+
+
+def test_a_form_no_float_set_saves_is_reported_unmet():
+    """Every group float and still 10 points short (what quantized outside the groups,
+    say): the report names the form, and the other form keeps its own result."""
+
+    def miou(form, floats):
+        return 70.0 if form == "int8" else 80.0
+
+    landscape = _Landscape(miou)
+    report = BudgetFitter(landscape, landscape, 1.0).fit()
+    assert report.unmet == ["int8"] and sorted(report.float_groups) == ["a", "b", "c"]
+    assert report.final_miou == {"int8": 70.0, "int8_onnxruntime": 80.0}
+    assert "NOT within budget: int8" in report_table(report.to_json())
