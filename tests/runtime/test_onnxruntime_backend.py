@@ -1,10 +1,11 @@
-"""ONNX Runtime's own failures, said so the user knows what to do; its telemetry, off."""
+"""ONNX Runtime's own failures, said so the user knows what to do; its telemetry, off; its
+idle threads asleep."""
 
 import os
 import subprocess
 import sys
 
-from fanet.runtime.onnxruntime_backend import _load_error
+from fanet.runtime.onnxruntime_backend import OnnxRuntimeBackend, _load_error
 
 from support.artefacts import fp32_graph, host_artefact
 
@@ -68,3 +69,12 @@ def test_a_telemetry_choice_of_the_user_is_kept():
     code = "import os, fanet; print(os.environ['ORT_DISABLE_TELEMETRY'])"
     assert _run_python(code) == "1"
     assert _run_python(code, ORT_DISABLE_TELEMETRY="0") == "0"
+
+
+def test_idle_cpu_threads_sleep_instead_of_spinning():
+    """A session's idle threads sleep: they burn no CPU between frames and do not slow the
+    next model's session on the same cores (README: Python API, measured)."""
+    graph = str(fp32_graph(host_artefact("tiny_export")))
+    with OnnxRuntimeBackend(graph, threads=2) as backend:
+        options = backend._session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
