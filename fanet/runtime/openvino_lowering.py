@@ -36,7 +36,7 @@ def split_concatenated_convolutions(model: Any, opset: Any) -> int:
         kernel = weights[0].input_value(0).get_node()
         if concat.get_type_name() != "Concat" or kernel.get_type_name() != "Constant":
             continue
-        if concat.get_attributes()["axis"] not in CHANNEL_AXES:
+        if concat.get_attributes()["axis"] not in CHANNEL_AXES or not _static_channels(concat):
             continue
         _replace(convolution, _partial_sums(convolution, concat, kernel, data, weights, opset))
         count += 1
@@ -44,6 +44,13 @@ def split_concatenated_convolutions(model: Any, opset: Any) -> int:
         model.validate_nodes_and_infer_types()
         logger.debug("openvino: %d convolution(s) over a quantized concat split by part", count)
     return count
+
+
+def _static_channels(concat: Any) -> bool:
+    """Whether every part of ``concat`` has a known channel count (dynamic exports vary
+    height and width only, but a graph may say otherwise)."""
+    shapes = [part.get_source_output().get_partial_shape() for part in concat.inputs()]
+    return all(shape.rank.is_static and shape[1].is_static for shape in shapes)
 
 
 def _dequantized(output: Any) -> Optional[List[Any]]:
