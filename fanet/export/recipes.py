@@ -70,10 +70,10 @@ def export_int8(
     fp32 = onnx.load(fp32_now)
     config = run.config
     methods = CALIBRATION_METHODS if config.calib_method == "auto" else (config.calib_method,)
-    by_method, stats = _ranges(run, source, fp32, methods)
     typed = any(version >= WEAK_TYPING_DEPRECATED for version in run.targets)
     variants = ("int8",) + (("int8_fp16",) if typed else ()) + ("int8_onnxruntime",)
-    _check_given_floats(fp32, variants, config.int8_float)
+    _check_given_floats(fp32, variants, config.int8_float)  # before calibrating
+    by_method, stats = _ranges(run, source, fp32, methods)
     inferred = shape_inferred(fp32_now)
 
     def forms_for(method: str) -> Int8Forms:
