@@ -79,7 +79,8 @@ def export_int8(
     def forms_for(method: str) -> Int8Forms:
         return Int8Forms(fp32, inferred, by_method[method], method, variants, config.opset)
 
-    scorer = _scorer(run, source, stats) if len(methods) > 1 or config.int8_budget else None
+    judged = len(methods) > 1 or config.int8_budget is not None  # a budget of 0 too
+    scorer = _scorer(run, source, stats) if judged else None
     method = methods[0]
     tried: dict[str, dict[str, float]] = {}
     if scorer is not None and len(methods) > 1:

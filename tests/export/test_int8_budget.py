@@ -18,7 +18,7 @@ from fanet.cli.device.eval import main as eval_main
 from fanet.core.int8_budget_record import Int8Budget
 from fanet.core.sidecar import read_sidecar
 from fanet.evaluation.scoring import Scores
-from fanet.export.int8_budget import BudgetFitter, report_table
+from fanet.export.int8_budget import BudgetFitter, BudgetReport, report_table
 from fanet.export.int8_eval import EvalSet, Scorer, eval_set
 from fanet.export.int8_forms import Group, fake_quant
 from fanet.export.pipeline import ExportConfig, run_export
@@ -307,3 +307,29 @@ def test_a_form_no_float_set_saves_is_reported_unmet():
     assert report.unmet == ["int8"] and sorted(report.float_groups) == ["a", "b", "c"]
     assert report.final_miou == {"int8": 70.0, "int8_onnxruntime": 80.0}
     assert "NOT within budget: int8" in report_table(report.to_json())
+
+
+def test_a_budget_of_zero_points_is_fitted(synthetic_cityscapes, tmp_path, monkeypatch):
+    """0 is a budget (no loss at all), not its absence: the export fits it and records it."""
+    fitted_budgets = []
+
+    class Recorded(BudgetFitter):
+        def fit(self):
+            fitted_budgets.append(self.budget)
+            return BudgetReport(self.budget, "labels", "scripted", 1, 80.0, self.groups)
+
+    monkeypatch.setattr("fanet.export.recipes.BudgetFitter", Recorded)
+    monkeypatch.setattr(BudgetReport, "judged", lambda self, form: {})
+    config = ExportConfig(
+        random_weights=True,
+        size=(64, 128),
+        int8=True,
+        calib_data=str(synthetic_cityscapes),
+        calib_count=2,
+        int8_budget=0.0,
+        target_trt=((8, 6),),
+        output_dir=str(tmp_path),
+    )
+    files = {f.variant: f for f in run_export(config)}
+    assert fitted_budgets == [0.0] and files["int8"].report["budget"] == 0.0
+    assert read_sidecar(files["int8"].path).provenance.recipe["int8_budget"] == 0.0
