@@ -88,6 +88,8 @@ def _check_judging(config: ExportConfig) -> None:
     """The requests that have INT8 judged on images: a budget, an automatic method."""
     if config.calib_method == "auto" and not config.int8:
         raise ConfigError("--calib-method auto needs --int8")
+    if config.calib_method == "auto" and config.temporal > 1:
+        raise ConfigError("--calib-method auto judges single-frame exports: drop --temporal")
     if config.eval_count < 1:
         raise ConfigError(f"--eval-count must be at least 1, got {config.eval_count}")
     if config.int8_float and not config.int8:

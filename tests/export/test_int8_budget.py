@@ -333,3 +333,22 @@ def test_a_budget_of_zero_points_is_fitted(synthetic_cityscapes, tmp_path, monke
     files = {f.variant: f for f in run_export(config)}
     assert fitted_budgets == [0.0] and files["int8"].report["budget"] == 0.0
     assert read_sidecar(files["int8"].path).provenance.recipe["int8_budget"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "judging, what",
+    [(["--int8-budget", "1"], "--int8-budget"), (["--calib-method", "auto"], "--calib-method")],
+    ids=["a budget", "the automatic method"],
+)
+def test_judging_a_temporal_export_is_one_line_and_no_files(
+    judging, what, synthetic_cityscapes, tmp_path
+):
+    out = tmp_path / "out"
+    common = ["--res", "64x128", "--temporal", "2", "--int8"]
+    code, stderr = _export(
+        *common, "--calib-data", str(synthetic_cityscapes), *judging, "-o", str(out)
+    )
+    errors = [line for line in stderr.splitlines() if line.startswith("fanet-export:")]
+    assert code == 1 and len(errors) == 1, stderr
+    assert what in errors[0] and "judges single-frame exports" in errors[0]
+    assert "Traceback" not in stderr and not out.exists()
