@@ -128,15 +128,20 @@ class Scorer:
         """The FP32 graph's scores, measured once; where the images have no labels, its
         labels become the reference (so its own mIoU is 100)."""
         if self.fp32 is None:
+            labels = self._labels(fp32, fake_quant=False)
             if self.truth is None:
-                self.truth = self._labels(fp32, fake_quant=False)
-            self.fp32 = self.score(fp32)
+                self.truth = labels
+            self.fp32 = self._scores(labels)
         return self.fp32
 
     def score(self, model: onnx.ModelProto, fake_quant: bool = False) -> Scores:
         assert self.truth is not None, "use_as_reference first"
+        return self._scores(self._labels(model, fake_quant))
+
+    def _scores(self, predicted: list[np.ndarray]) -> Scores:
+        assert self.truth is not None
         confusion = np.zeros((self.num_classes, self.num_classes), np.int64)
-        for truth, labels in zip(self.truth, self._labels(model, fake_quant)):
+        for truth, labels in zip(self.truth, predicted):
             valid = truth != IGNORE
             confusion += confusion_matrix(truth[valid], labels[valid], self.num_classes)
         return Scores(confusion)

@@ -352,3 +352,18 @@ def test_judging_a_temporal_export_is_one_line_and_no_files(
     assert code == 1 and len(errors) == 1, stderr
     assert what in errors[0] and "judges single-frame exports" in errors[0]
     assert "Traceback" not in stderr and not out.exists()
+
+
+def test_images_without_labels_are_judged_against_the_fp32_graph_s_labels(
+    fitted, synthetic_cityscapes
+):
+    _, files, _ = fitted
+    source = open_source(str(synthetic_cityscapes), "val")
+    labelled = eval_set(str(synthetic_cityscapes), "val", 4, SIZE, source, CropStats())
+    scorer = Scorer(EvalSet(labelled.batches, None, "images"), "logits", 19)
+    fp32 = onnx.load(files["fp32"].path)
+    assert scorer.images.reference == "FP32 labels"
+    assert scorer.use_as_reference(fp32).miou() == 1.0  # its own labels are the truth
+    assert np.array_equal(scorer.score(fp32).confusion, scorer.use_as_reference(fp32).confusion)
+    int8 = scorer.score(onnx.load(files["int8_onnxruntime"].path)).miou()
+    assert 0.5 < int8 < 1.0
