@@ -3,8 +3,8 @@ groups kept in float that bring every INT8 form within the budget (host side).
 
 Drops are in mIoU points against the FP32 graph on the same images. While a form misses
 the budget, the worst form's groups are measured one by one, quantized alone (everything
-else float: what the group costs) and left alone in float (everything else INT8: what
-keeping it float gains). Then groups go float greedily: the largest measured gain first,
+else float: what the group costs) and left in float besides the groups already float
+(what keeping it float gains). Then groups go float greedily: the largest measured gain first,
 the gains of the next candidates re-measured with the groups already float, until every
 form is within the budget or no group is left to try.
 """

@@ -31,25 +31,17 @@ class Group:
     forms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
 class Int8Forms:
     """Builds ``variants`` (of ``int8``, ``int8_fp16``, ``int8_onnxruntime``) of ``fp32``
     from ``ranges``; ``inferred`` is ``fp32`` as ONNX Runtime's quantizer reads it."""
 
-    def __init__(
-        self,
-        fp32: onnx.ModelProto,
-        inferred: onnx.ModelProto,
-        ranges: Ranges,
-        method: str,
-        variants: tuple[str, ...],
-        opset: int,
-    ) -> None:
-        self.fp32 = fp32
-        self.inferred = inferred
-        self.ranges = ranges
-        self.method = method
-        self.variants = variants
-        self.opset = opset
+    fp32: onnx.ModelProto
+    inferred: onnx.ModelProto
+    ranges: Ranges
+    method: str
+    variants: tuple[str, ...]
+    opset: int
 
     def build(self, variant: str, float_groups: Iterable[str] = (), check: bool = True):
         """``variant`` with ``float_groups`` in float (``check``: validate the graph)."""
